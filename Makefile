@@ -1,0 +1,40 @@
+# The two front doors: `make demo` and `make test`. Both install what is missing first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+VENDOR := dashboard/static/vendor
+
+.PHONY: install demo test lint format clean
+
+install: $(VENV)/.installed $(VENDOR)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(VENDOR)/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node 18+) is needed for the front-end libraries"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/socket.io-client/dist/socket.io.min.js $(VENDOR)/
+	touch $@
+
+demo: install
+	$(PY) -m devtools.demo
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) var .pytest_cache

@@ -1,0 +1,162 @@
+"""Every setting, read from the environment once and checked at start.
+
+A missing or malformed setting stops the process with one line naming the variable and what
+it expects (exit status 2), never a traceback.
+"""
+
+import os
+import sys
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from limits import parse_many
+
+ASYNC_MODES = ("eventlet", "gevent", "threading")
+REALTIME_SOURCES = ("redis", "socketio")
+
+
+class ConfigError(Exception):
+    def __init__(self, name: str, expected: str):
+        super().__init__(f"{name}: {expected}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Settings:
+    frappe_url: str
+    frappe_site: str
+    redis_url: str
+    secret_key: str
+    demo: bool = False
+    frappe_redis_url: str | None = None
+    frappe_realtime: str = "redis"
+    frappe_api_key: str | None = None
+    frappe_api_secret: str | None = None
+    frappe_bridge_user: str | None = None
+    frappe_bridge_password: str | None = None
+    frappe_connect_timeout: float = 3.0
+    frappe_read_timeout: float = 10.0
+    async_mode: str = "eventlet"
+    login_limit_per_address: str = "8 per minute"
+    login_limit_per_user: str = "5 per minute"
+    cookie_secure: bool = True
+    proxy_hops: int = 0
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:
+        # Secrets stay out of logs and tracebacks.
+        return f"Settings(frappe_url={self.frappe_url!r}, site={self.frappe_site!r})"
+
+    @property
+    def has_service_account(self) -> bool:
+        return bool(self.frappe_api_key and self.frappe_api_secret)
+
+
+def load(environ=None) -> Settings:
+    """Settings from the environment; raises ConfigError naming the first bad variable."""
+    env = Reader(os.environ if environ is None else environ)
+    demo = env.flag("DASHBOARD_DEMO", False)
+    frappe_url = env.url("FRAPPE_URL", ("http", "https"), "https://erp.example.com")
+    secret_key = env.text("SECRET_KEY", None if not demo else "demo-only-secret-key-change-me")
+    if len(secret_key) < 16:
+        raise ConfigError("SECRET_KEY", "at least 16 random characters")
+    api_key, api_secret = env.optional("FRAPPE_API_KEY"), env.optional("FRAPPE_API_SECRET")
+    if bool(api_key) != bool(api_secret):
+        raise ConfigError("FRAPPE_API_SECRET", "FRAPPE_API_KEY and FRAPPE_API_SECRET go together")
+    frappe_redis_url = env.optional("FRAPPE_REDIS_URL")
+    if frappe_redis_url:
+        env.url("FRAPPE_REDIS_URL", ("redis", "rediss", "unix"), "redis://127.0.0.1:11000")
+    return Settings(
+        frappe_url=frappe_url.rstrip("/"),
+        frappe_site=env.text("FRAPPE_SITE", urlsplit(frappe_url).hostname),
+        redis_url=env.url("REDIS_URL", ("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0"),
+        secret_key=secret_key,
+        demo=demo,
+        frappe_redis_url=frappe_redis_url,
+        frappe_realtime=env.choice("FRAPPE_REALTIME", REALTIME_SOURCES, "redis"),
+        frappe_api_key=api_key,
+        frappe_api_secret=api_secret,
+        frappe_bridge_user=env.optional("FRAPPE_BRIDGE_USER"),
+        frappe_bridge_password=env.optional("FRAPPE_BRIDGE_PASSWORD"),
+        frappe_connect_timeout=env.seconds("FRAPPE_CONNECT_TIMEOUT", 3.0),
+        frappe_read_timeout=env.seconds("FRAPPE_READ_TIMEOUT", 10.0),
+        async_mode=env.choice("SOCKETIO_ASYNC_MODE", ASYNC_MODES, "eventlet"),
+        login_limit_per_address=env.rate("LOGIN_LIMIT_PER_ADDRESS", "8 per minute"),
+        login_limit_per_user=env.rate("LOGIN_LIMIT_PER_USER", "5 per minute"),
+        cookie_secure=env.flag("COOKIE_SECURE", not demo),
+        proxy_hops=env.integer("PROXY_HOPS", 0),
+        log_level=env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+    )
+
+
+def load_or_exit(environ=None) -> Settings:
+    try:
+        return load(environ)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+class Reader:
+    """Reads one kind of value each, raising ConfigError with what was expected."""
+
+    def __init__(self, environ):
+        self.environ = environ
+
+    def optional(self, name: str) -> str | None:
+        return self.environ.get(name, "").strip() or None
+
+    def text(self, name: str, default: str | None) -> str:
+        value = self.optional(name) or default
+        if value is None:
+            raise ConfigError(name, "required, but not set")
+        return value
+
+    def url(self, name: str, schemes: tuple, example: str) -> str:
+        value = self.text(name, None)
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not (parts.hostname or parts.scheme == "unix"):
+            raise ConfigError(name, f"a {'/'.join(schemes)} URL such as {example}, got {value!r}")
+        return value
+
+    def choice(self, name: str, choices: tuple, default: str) -> str:
+        value = self.optional(name) or default
+        if value not in choices:
+            raise ConfigError(name, f"one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = (self.optional(name) or "").lower()
+        if not value:
+            return default
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(name, f"true or false, got {value!r}")
+
+    def seconds(self, name: str, default: float) -> float:
+        value = self.optional(name)
+        try:
+            seconds = float(value) if value else default
+        except ValueError:
+            seconds = -1
+        if not 0 < seconds <= 600:
+            raise ConfigError(name, f"a number of seconds between 0 and 600, got {value!r}")
+        return seconds
+
+    def integer(self, name: str, default: int) -> int:
+        value = self.optional(name)
+        if value is None:
+            return default
+        if not value.isdigit():
+            raise ConfigError(name, f"a whole number of 0 or more, got {value!r}")
+        return int(value)
+
+    def rate(self, name: str, default: str) -> str:
+        value = self.optional(name) or default
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ConfigError(name, f"a rate such as '5 per minute', got {value!r}") from None
+        return value

@@ -1,0 +1,38 @@
+"""Waits for the web app to answer, then prints where to log in; stays up so honcho keeps going."""
+
+import sys
+import threading
+import time
+
+import requests
+
+LOGINS = [
+    ("manager1@example.com", "manager1", "OUTLET-001 only"),
+    ("manager2@example.com", "manager2", "OUTLET-002 and OUTLET-003"),
+    ("Administrator", "admin", "every outlet"),
+    ("otp@example.com", "otp", "two-factor: code 123456"),
+]
+
+
+def main(url: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).ok:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    else:
+        print(f"The web app did not come up at {url}; see the web lines above.", flush=True)
+    rows = "\n".join(f"    {user:<24} {pwd:<10} {what}" for user, pwd, what in LOGINS)
+    print(
+        f"\n  Franchise Dashboard is up: open {url}/login\n\n"
+        f"  Demo logins (user, password, sees):\n{rows}\n\n  Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

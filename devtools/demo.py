@@ -1,0 +1,63 @@
+"""`make demo`: the whole system on this machine with the demo Frappe, run by honcho.
+
+Starts a private Redis for us and one standing in for Frappe's (under ./var/) unless REDIS_URL
+is set, the demo Frappe, the web app, and prints where to log in. Ctrl-C stops everything.
+"""
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from .redis_server import free_port, redis_command
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+SITE = "demo.localhost"
+
+
+def procfile(web_port: int, frappe_port: int, env: dict) -> str:
+    python = shlex.quote(sys.executable)
+    lines = {}
+    if "REDIS_URL" not in os.environ:
+        port = free_port(6390)
+        env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        lines["redis"] = shlex.join(redis_command(port, VAR / "redis"))
+    frappe_redis_port = free_port(6391)
+    env["FRAPPE_REDIS_URL"] = f"redis://127.0.0.1:{frappe_redis_port}/0"
+    lines["frappe-redis"] = shlex.join(redis_command(frappe_redis_port, VAR / "frappe-redis"))
+    lines["frappe"] = (
+        f"{python} -m frappe_sim --host 127.0.0.1 --port {frappe_port} --site {SITE}"
+        f" --redis-url {env['FRAPPE_REDIS_URL']} --sales-per-minute 12"
+    )
+    lines["web"] = (
+        f"{shlex.quote(str(Path(sys.executable).parent / 'gunicorn'))} -k eventlet -w 1"
+        f" -b 127.0.0.1:{web_port} 'dashboard:create_app()'"
+    )
+    lines["banner"] = f"{python} -m devtools.banner http://127.0.0.1:{web_port}"
+    return "".join(f"{name}: {command}\n" for name, command in lines.items())
+
+
+def main() -> int:
+    VAR.mkdir(exist_ok=True)
+    web_port = free_port(int(os.environ.get("PORT", 5000)))
+    frappe_port = free_port(8000)
+    env = {
+        "DASHBOARD_DEMO": "1",
+        "FRAPPE_URL": f"http://127.0.0.1:{frappe_port}",
+        "FRAPPE_SITE": SITE,
+        "FRAPPE_API_KEY": "demo_api_key",
+        "FRAPPE_API_SECRET": "demo_api_secret",
+        "FRAPPE_BRIDGE_USER": "Administrator",
+        "FRAPPE_BRIDGE_PASSWORD": "admin",
+        "PYTHONUNBUFFERED": "1",
+    }
+    (VAR / "Procfile.demo").write_text(procfile(web_port, frappe_port, env))
+    env = {**os.environ, **env}
+    honcho = str(Path(sys.executable).parent / "honcho")
+    command = [honcho, "-f", str(VAR / "Procfile.demo"), "-d", str(ROOT), "start"]
+    os.execve(honcho, command, env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

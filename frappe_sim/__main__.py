@@ -1,0 +1,74 @@
+"""python -m frappe_sim: serve the demo Frappe site and, optionally, generate POS sales."""
+
+import argparse
+import contextlib
+import logging
+import random
+import signal
+import sys
+import threading
+
+from werkzeug.serving import make_server
+
+from . import data
+from .app import SimState, create_app, record_sale
+from .realtime import Publisher
+
+log = logging.getLogger("frappe_sim")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m frappe_sim", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--redis-url", help="Redis for realtime events (Frappe's redis_queue); none: no events"
+    )
+    parser.add_argument("--site", default="demo.localhost", help="the site name (namespace)")
+    parser.add_argument("--sales-per-minute", type=float, default=0.0)
+    parser.add_argument("--session-expiry", type=int, default=612000, help="seconds")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--time-zone", default="Asia/Kolkata")
+    return parser.parse_args(argv)
+
+
+def generate_sales(state: SimState, per_minute: float, seed: int, stop: threading.Event):
+    rng = random.Random(seed)
+    active = [n for n, doc in state.store.outlets.items() if doc["status"] == "Active"]
+    while not stop.wait(rng.expovariate(per_minute / 60.0)):
+        outlet = rng.choice(active)
+        invoice = record_sale(state, outlet, data.random_basket(rng), "Administrator")
+        log.info("sale %s at %s: %.2f", invoice.name, outlet, invoice.grand_total)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
+    state = SimState(
+        store=data.build_store(args.seed, args.time_zone),
+        site=args.site,
+        publisher=Publisher(args.redis_url, args.site),
+        session_expiry=args.session_expiry,
+    )
+    server = make_server(args.host, args.port, create_app(state), threaded=True)
+    stop = threading.Event()
+    if args.sales_per_minute > 0:
+        threading.Thread(
+            target=generate_sales,
+            args=(state, args.sales_per_minute, args.seed, stop),
+            daemon=True,
+        ).start()
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    print(
+        f"demo Frappe: site {args.site} at http://{args.host}:{server.port}"
+        f" ({len(state.store.invoices)} invoices)",
+        flush=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    stop.set()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""Demo data: outlets, menu, users and about 60 days of POS sales, deterministic per seed."""
+
+import random
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+# (name, outlet_name, city, state, status, latitude, longitude, manager)
+OUTLETS = [
+    (
+        "OUTLET-001",
+        "Downtown Outlet",
+        "Mumbai",
+        "Maharashtra",
+        "Active",
+        19.076,
+        72.8777,
+        "manager1@example.com",
+    ),
+    (
+        "OUTLET-002",
+        "Airport Outlet",
+        "Bengaluru",
+        "Karnataka",
+        "Active",
+        12.9716,
+        77.5946,
+        "manager2@example.com",
+    ),
+    (
+        "OUTLET-003",
+        "Mall Outlet",
+        "Pune",
+        "Maharashtra",
+        "Active",
+        18.5204,
+        73.8567,
+        "manager2@example.com",
+    ),
+    ("Café Central", "Café Central", "Panaji", "Goa", "Active", 15.4909, 73.8278, None),
+    (
+        "Marine Drive Kiosk",
+        "Marine Drive Kiosk",
+        "Mumbai",
+        "Maharashtra",
+        "Active",
+        18.9432,
+        72.8236,
+        None,
+    ),
+    ("Connaught Place", "Connaught Place", "New Delhi", "Delhi", "Active", 28.6315, 77.2167, None),
+    ("Park Street", "Park Street", "Kolkata", "West Bengal", "Active", 22.5535, 88.3520, None),
+    ("Jubilee Hills", "Jubilee Hills", "Hyderabad", "Telangana", "Active", 17.4326, 78.4071, None),
+    ("T. Nagar", "T. Nagar", "Chennai", "Tamil Nadu", "Active", 13.0418, 80.2341, None),
+    ("Koregaon Park", "Koregaon Park", "Pune", "Maharashtra", "Active", 18.5362, 73.8940, None),
+    # Real sites have outlets whose coordinates were never filled in.
+    (
+        "Station Road Express",
+        "Station Road Express",
+        "Jaipur",
+        "Rajasthan",
+        "Active",
+        None,
+        None,
+        None,
+    ),
+    ("Lake View", "Lake View", "Udaipur", "Rajasthan", "Suspended", 24.5854, 73.7125, None),
+    ("Old Harbour", "Old Harbour", "Kochi", "Kerala", "Closed", 9.9658, 76.2421, None),
+]
+
+# (item_code, item_name, rate)
+MENU = [
+    ("COFFEE-01", "Cappuccino", 180.0),
+    ("COFFEE-02", "Espresso", 120.0),
+    ("COFFEE-03", "Café Latte", 200.0),
+    ("COFFEE-04", "Cold Brew", 220.0),
+    ("TEA-01", "Masala Chai", 40.0),
+    ("TEA-02", "Green Tea", 90.0),
+    ("TEA-03", "Iced Lemon Tea", 110.0),
+    ("COLA-01", "Cola 500ml", 60.0),
+    ("JUICE-01", "Fresh Orange Juice", 140.0),
+    ("WATER-01", "Mineral Water", 30.0),
+    ("BURGER-01", "Veg Burger", 150.0),
+    ("BURGER-02", "Chicken Burger", 210.0),
+    ("SANDWICH-01", "Club Sandwich", 190.0),
+    ("SANDWICH-02", "Paneer Tikka Sandwich", 170.0),
+    ("WRAP-01", "Falafel Wrap", 160.0),
+    ("PASTRY-01", "Croissant", 95.0),
+    ("MUFFIN-01", "Blueberry Muffin", 150.0),
+    ("COOKIE-01", "Choco-chip Cookie", 60.0),
+    ("CAKE-01", "Carrot Cake Slice", 175.0),
+    ("SALAD-01", "Garden Salad", 230.0),
+    ("FRIES-01", "French Fries", 100.0),
+    ("SAMOSA-01", "Samosa (2 pcs)", 50.0),
+]
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    password: str
+    full_name: str
+    user_type: str = "System User"  # or "Website User"
+    outlets: frozenset | None = frozenset()  # None: every outlet
+    two_factor: bool = False
+    password_expired: bool = False
+    enabled: bool = True
+
+
+ALL_OUTLETS = None
+USERS = {
+    u.name: u
+    for u in [
+        User("Administrator", "admin", "Administrator", outlets=ALL_OUTLETS),
+        User("manager1@example.com", "manager1", "Manager One", outlets=frozenset({"OUTLET-001"})),
+        User(
+            "manager2@example.com",
+            "manager2",
+            "Manager Two",
+            outlets=frozenset({"OUTLET-002", "OUTLET-003"}),
+        ),
+        User("website@example.com", "website", "Website Visitor", user_type="Website User"),
+        # Two-factor by authenticator app; the demo code is OTP_CODE.
+        User(
+            "otp@example.com",
+            "otp",
+            "Otto Two-Factor",
+            outlets=frozenset({"OUTLET-003"}),
+            two_factor=True,
+        ),
+        User("expired@example.com", "expired", "Expired Password", password_expired=True),
+        User("disabled@example.com", "disabled", "Disabled User", enabled=False),
+        # The service account behind API key/secret: reads every outlet.
+        User("api@example.com", "", "Dashboard Service", outlets=ALL_OUTLETS),
+    ]
+}
+OTP_CODE = "123456"
+API_KEYS = {"demo_api_key": ("demo_api_secret", "api@example.com")}
+
+
+@dataclass
+class Invoice:
+    name: str
+    outlet: str
+    posted: datetime  # naive, in the site's time zone
+    items: list  # [(item_code, qty, amount)]
+    grand_total: float
+
+
+@dataclass
+class Store:
+    """Everything the demo site knows, guarded by one lock."""
+
+    time_zone: ZoneInfo
+    outlets: dict = field(default_factory=dict)
+    invoices: list = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    counter: int = 0
+
+    def now(self) -> datetime:
+        return datetime.now(self.time_zone).replace(tzinfo=None)
+
+    def today(self) -> date:
+        return self.now().date()
+
+    def outlet_doc(self, name: str) -> dict | None:
+        return self.outlets.get(name)
+
+    def may_read(self, user: User, outlet: str) -> bool:
+        return user.outlets is None or outlet in user.outlets
+
+    def next_invoice_name(self) -> str:
+        self.counter += 1
+        return f"POSINV-{self.counter:05d}"
+
+    def add_invoice(self, outlet: str, items: list, posted: datetime) -> Invoice:
+        with self.lock:
+            lines = [(code, qty, round(qty * rate_of(code), 2)) for code, qty in items]
+            invoice = Invoice(
+                self.next_invoice_name(), outlet, posted, lines, sum(a for _, _, a in lines)
+            )
+            self.invoices.append(invoice)
+            return invoice
+
+    def daily_total(self, outlet: str, day: date) -> float | None:
+        with self.lock:
+            totals = [
+                i.grand_total
+                for i in self.invoices
+                if i.outlet == outlet and i.posted.date() == day
+            ]
+        return float(sum(totals)) if totals else None
+
+    def dashboard_data(self, outlet: str, since: date) -> dict:
+        with self.lock:
+            chosen = [i for i in self.invoices if i.outlet == outlet and i.posted.date() >= since]
+        by_item: dict[str, list] = {}
+        for invoice in chosen:
+            for code, qty, amount in invoice.items:
+                row = by_item.setdefault(code, [0.0, 0.0])
+                row[0] += qty
+                row[1] += amount
+        top = sorted(by_item.items(), key=lambda kv: kv[1][1], reverse=True)[:10]
+        total = float(sum(i.grand_total for i in chosen))
+        count = len(chosen)
+        return {
+            "total_sales": total,
+            "invoice_count": count,
+            "avg_order_value": round(total / count, 2) if count else 0.0,
+            "top_items": [
+                {
+                    "item_code": code,
+                    "item_name": name_of(code),
+                    "total_qty": float(qty),
+                    "total_amount": float(amount),
+                }
+                for code, (qty, amount) in top
+            ],
+        }
+
+
+_MENU_BY_CODE = {code: (name, rate) for code, name, rate in MENU}
+
+
+def rate_of(code: str) -> float:
+    return _MENU_BY_CODE[code][1]
+
+
+def name_of(code: str) -> str:
+    return _MENU_BY_CODE[code][0]
+
+
+def is_menu_item(code) -> bool:
+    return isinstance(code, str) and code in _MENU_BY_CODE
+
+
+def outlet_docs() -> dict:
+    docs = {}
+    for name, outlet_name, city, state, status, lat, lng, manager in OUTLETS:
+        docs[name] = {
+            "name": name,
+            "owner": "Administrator",
+            "creation": "2026-01-05 10:12:44.118204",
+            "modified": "2026-09-14 16:40:02.551873",
+            "modified_by": "Administrator",
+            "docstatus": 0,
+            "idx": 0,
+            "outlet_name": outlet_name,
+            "city": city,
+            "state": state,
+            "status": status,
+            "custom_latitude": lat,
+            "custom_longitude": lng,
+            "custom_manager_email": manager,
+            "custom_royalty_percentage": 8.0,
+            "doctype": "Franchise Outlet",
+        }
+    return docs
+
+
+def random_basket(rng: random.Random) -> list:
+    """One customer's order: 1-4 distinct items, mostly single quantities."""
+    codes = rng.sample([code for code, _, _ in MENU], rng.randint(1, 4))
+    return [(code, rng.choice((1, 1, 1, 2, 2, 3))) for code in codes]
+
+
+def build_store(seed: int, time_zone: str, days: int = 60) -> Store:
+    """The demo site with `days` days of history up to now, the same for the same seed and day."""
+    store = Store(time_zone=ZoneInfo(time_zone), outlets=outlet_docs())
+    rng = random.Random(seed)
+    now = store.now()
+    trading = [name for name, doc in store.outlets.items() if doc["status"] != "Closed"]
+    for back in range(days, -1, -1):
+        day = now.date() - timedelta(days=back)
+        for outlet in trading:
+            for _ in range(rng.randint(4, 18)):
+                posted = datetime.combine(day, datetime.min.time()) + timedelta(
+                    seconds=rng.randint(8 * 3600, 22 * 3600 - 1),
+                    microseconds=rng.randint(0, 999_999),
+                )
+                basket = random_basket(rng)
+                if posted <= now:
+                    store.add_invoice(outlet, basket, posted)
+    store.invoices.sort(key=lambda i: i.posted)
+    return store

@@ -1,0 +1,201 @@
+"""Real parts for the tests: a private Redis, the demo Frappe over HTTP, the web app."""
+
+import itertools
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from dashboard import config, create_app
+from devtools.redis_server import free_port, start_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT.parent / "shared" / "samples" / "frappe-v15"
+SITE = "demo.localhost"
+API_KEY, API_SECRET = "demo_api_key", "demo_api_secret"
+
+
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            if process.poll() is not None:
+                raise RuntimeError(f"{process.args[:3]} exited with {process.returncode}") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer within {timeout} s") from None
+            time.sleep(0.05)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    port = free_port()
+    process = start_redis(port, tmp_path_factory.mktemp("redis"))
+    yield f"redis://127.0.0.1:{port}/0"
+    stop(process)
+
+
+@pytest.fixture(scope="session")
+def frappe_redis_url(redis_url):
+    """Where the demo Frappe publishes its realtime events (Frappe's redis_queue)."""
+    return redis_url.rsplit("/", 1)[0] + "/1"
+
+
+def start_frappe_sim(redis_url: str, *extra: str) -> tuple[str, subprocess.Popen]:
+    port = free_port()
+    command = [sys.executable, "-m", "frappe_sim", "--port", str(port), "--site", SITE]
+    process = subprocess.Popen([*command, "--redis-url", redis_url, *extra], cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(url + "/", process)
+    return url, process
+
+
+@pytest.fixture(scope="session")
+def frappe_url(frappe_redis_url):
+    url, process = start_frappe_sim(frappe_redis_url)
+    yield url
+    stop(process)
+
+
+class FrappeHTTP:
+    """Plain HTTP to the demo Frappe, as any outside client would send it."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+
+    def request(self, method, path, headers=None, **kwargs):
+        headers = {"Accept": "application/json", "X-Frappe-Site-Name": SITE, **(headers or {})}
+        return requests.request(method, self.base_url + path, headers=headers, timeout=10, **kwargs)
+
+    def login(self, usr, pwd, ip="192.0.2.1"):
+        return self.request(
+            "POST",
+            "/api/method/login",
+            json={"usr": usr, "pwd": pwd},
+            headers={"X-Forwarded-For": ip},
+        )
+
+    def sid(self, usr, pwd) -> str:
+        response = self.login(usr, pwd)
+        assert response.status_code == 200, response.text
+        return response.cookies["sid"]
+
+    def as_service(self, method, path, **kwargs):
+        token = {"Authorization": f"token {API_KEY}:{API_SECRET}"}
+        return self.request(method, path, headers=token, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def frappe_http(frappe_url):
+    return FrappeHTTP(frappe_url)
+
+
+def dashboard_env(frappe_url: str, redis_url: str, **overrides) -> dict:
+    env = {
+        "DASHBOARD_DEMO": "1",
+        "FRAPPE_URL": frappe_url,
+        "FRAPPE_SITE": SITE,
+        "REDIS_URL": redis_url,
+        "FRAPPE_API_KEY": API_KEY,
+        "FRAPPE_API_SECRET": API_SECRET,
+        "SOCKETIO_ASYNC_MODE": "threading",
+        "FRAPPE_READ_TIMEOUT": "5",
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def make_app(frappe_url, redis_url):
+    redis.Redis.from_url(redis_url).flushdb()  # sessions and throttles start empty
+
+    def make(**overrides):
+        settings = config.load(dashboard_env(frappe_url, redis_url, **overrides))
+        app = create_app(settings)
+        app.testing = True
+        return app
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+_addresses = itertools.count(1)
+
+
+def unique_address() -> str:
+    # TEST-NET-2 addresses: only ever a header value sent to the demo Frappe, never a target.
+    n = next(_addresses)
+    return f"198.51.{100 + n // 250}.{n % 250 + 1}"
+
+
+@pytest.fixture
+def client(app):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = unique_address()
+    return client
+
+
+def csrf_token(client, path="/login") -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def login(client, usr="manager1@example.com", pwd="manager1", next_url="", **extra):
+    form = {"csrf_token": csrf_token(client), "usr": usr, "pwd": pwd, "next": next_url, **extra}
+    return client.post("/login", data=form)
+
+
+@pytest.fixture(scope="session")
+def web_server(frappe_url, redis_url):
+    """The web app as the Procfile runs it: gunicorn with the eventlet worker."""
+    port = free_port()
+    env = {**os.environ, **dashboard_env(frappe_url, redis_url, SOCKETIO_ASYNC_MODE="eventlet")}
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    command = [gunicorn, "-k", "eventlet", "-w", "1", "-b", f"127.0.0.1:{port}"]
+    process = subprocess.Popen([*command, "dashboard:create_app()"], cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(url + "/healthz", process)
+    yield url
+    stop(process)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()
