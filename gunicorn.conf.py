@@ -1,11 +1,17 @@
 """Read by gunicorn from the working directory: check the settings before any worker starts.
 
 Without this, a bad setting would make every worker fail to boot and gunicorn respawn them.
-(Module-level names here are gunicorn settings, hence the unusual import name.)
+config.py is loaded on its own, not through the dashboard package, so that the master imports
+no Flask before the eventlet worker monkey-patches.
 """
 
-from dashboard.config import load_or_exit as check_dashboard_settings
+import importlib.util
+from pathlib import Path
 
 
 def on_starting(server):
-    check_dashboard_settings()
+    path = Path(__file__).resolve().parent / "dashboard" / "config.py"
+    spec = importlib.util.spec_from_file_location("dashboard_settings_check", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.load_or_exit()

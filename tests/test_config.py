@@ -1,0 +1,97 @@
+"""Settings are checked once at start: a bad one stops the process with one clear line."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dashboard import config
+from devtools.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD = {
+    "FRAPPE_URL": "https://erp.example.com",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "SECRET_KEY": "x" * 32,
+}
+
+
+def test_defaults():
+    settings = config.load(GOOD)
+    assert settings.frappe_site == "erp.example.com"
+    assert settings.async_mode == "eventlet" and settings.frappe_realtime == "redis"
+    assert settings.cookie_secure is True and settings.demo is False
+
+
+def test_secrets_stay_out_of_repr():
+    settings = config.load({**GOOD, "FRAPPE_API_KEY": "k", "FRAPPE_API_SECRET": "topsecret"})
+    assert "topsecret" not in repr(settings) and "x" * 32 not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("change", "variable"),
+    [
+        ({"FRAPPE_URL": ""}, "FRAPPE_URL"),
+        ({"FRAPPE_URL": "erp.example.com"}, "FRAPPE_URL"),
+        ({"REDIS_URL": "http://127.0.0.1"}, "REDIS_URL"),
+        ({"SECRET_KEY": ""}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"FRAPPE_REALTIME": "kafka"}, "FRAPPE_REALTIME"),
+        ({"SOCKETIO_ASYNC_MODE": "asyncio"}, "SOCKETIO_ASYNC_MODE"),
+        ({"FRAPPE_READ_TIMEOUT": "soon"}, "FRAPPE_READ_TIMEOUT"),
+        ({"FRAPPE_API_KEY": "only-the-key"}, "FRAPPE_API_SECRET"),
+        ({"LOGIN_LIMIT_PER_USER": "lots"}, "LOGIN_LIMIT_PER_USER"),
+        ({"COOKIE_SECURE": "maybe"}, "COOKIE_SECURE"),
+        ({"PROXY_HOPS": "-1"}, "PROXY_HOPS"),
+        ({"FRAPPE_REDIS_URL": "localhost:11000"}, "FRAPPE_REDIS_URL"),
+    ],
+)
+def test_bad_settings_name_the_variable(change, variable):
+    with pytest.raises(config.ConfigError) as caught:
+        config.load({**GOOD, **change})
+    assert caught.value.name == variable
+
+
+def test_secret_key_has_a_default_only_in_the_demo():
+    settings = config.load(
+        {k: v for k, v in GOOD.items() if k != "SECRET_KEY"} | {"DASHBOARD_DEMO": "1"}
+    )
+    assert settings.demo and not settings.cookie_secure
+
+
+def run(command, env):
+    clean = {k: v for k, v in os.environ.items() if k not in GOOD and k != "DASHBOARD_DEMO"}
+    return subprocess.run(
+        command, cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_create_app_exits_2_with_one_line():
+    result = run([sys.executable, "-c", "import dashboard; dashboard.create_app()"], {})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: FRAPPE_URL: required, but not set"
+    ]
+
+
+def test_gunicorn_exits_2_with_one_line_before_booting_workers():
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    env = {**GOOD, "FRAPPE_URL": "not a url"}
+    command = [gunicorn, "-k", "eventlet", "-w", "1", "-b", f"127.0.0.1:{free_port()}"]
+    result = run([*command, "dashboard:create_app()"], env)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "configuration error: FRAPPE_URL: a http/https URL such as https://erp.example.com"
+        )
+    )
+
+
+def test_bridge_checks_settings_too():
+    result = run([sys.executable, "-m", "dashboard.bridge"], {"FRAPPE_URL": "https://x.example"})
+    assert result.returncode == 2 and "SECRET_KEY: required" in result.stderr
