@@ -51,6 +51,8 @@ def main() -> int:
         "FRAPPE_BRIDGE_USER": "Administrator",
         "FRAPPE_BRIDGE_PASSWORD": "admin",
         "PYTHONUNBUFFERED": "1",
+        # Eventlet and gunicorn's eventlet worker announce their deprecation at every start.
+        "PYTHONWARNINGS": "ignore",
     }
     (VAR / "Procfile.demo").write_text(procfile(web_port, frappe_port, env))
     env = {**os.environ, **env}

@@ -42,6 +42,7 @@ def redis_command(port: int, directory: Path) -> list[str]:
         "--save", "",
         "--appendonly", "no",
         "--dir", str(directory),
+        "--loglevel", "warning",
     ]  # fmt: skip
 
 
