@@ -383,3 +383,41 @@ def test_submit_is_for_managers_only_and_checks_input(frappe_http):
     assert frappe_http.as_service("POST", path, json=bad_item).status_code == 404
     closed = {"outlet": "Old Harbour", "items": [{"item_code": "TEA-01", "qty": 1}]}
     assert frappe_http.as_service("POST", path, json=closed).status_code == 417
+
+
+def test_submitted_sales_count_in_the_figures(frappe_http):
+    def today():
+        return frappe_http.as_service(
+            "GET", DASHBOARD_DATA, params={"outlet": "OUTLET-003", "period": "daily"}
+        ).json()["message"]
+
+    before = today()
+    frappe_http.as_service(
+        "POST",
+        "/api/method/frappe_sim.submit_pos_invoice",
+        json={"outlet": "OUTLET-003", "items": [{"item_code": "CAKE-01", "qty": 2}]},
+    )
+    after = today()
+    assert after["invoice_count"] == before["invoice_count"] + 1
+    assert after["total_sales"] == pytest.approx(before["total_sales"] + 350.0)
+
+
+def test_sales_generator_publishes_sales(frappe_redis_url):
+    from .conftest import start_frappe_sim, stop
+
+    pubsub = redis.Redis.from_url(frappe_redis_url).pubsub()
+    pubsub.subscribe("events")
+    url, process = start_frappe_sim(frappe_redis_url, "--sales-per-minute", "600")
+    try:
+        deadline = time.monotonic() + 20
+        sale = None
+        while sale is None and time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=1)
+            if message and message["type"] == "message":
+                event = json.loads(message["data"])
+                sale = event if event["event"] == "live_pos_sale" else None
+        assert sale is not None, "no generated sale within 20 s"
+        assert sale["message"]["grand_total"] > 0 and sale["message"]["items"]
+    finally:
+        stop(process)
+        pubsub.close()
