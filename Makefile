@@ -20,6 +20,7 @@ $(VENDOR)/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p $(VENDOR)
 	cp node_modules/socket.io-client/dist/socket.io.min.js $(VENDOR)/
+	cp node_modules/frappe-charts/dist/frappe-charts.min.umd.js $(VENDOR)/
 	touch $@
 
 demo: install

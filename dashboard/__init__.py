@@ -1,15 +1,21 @@
 """Franchise Dashboard: a realtime sales dashboard for franchise businesses on Frappe."""
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import redis
-from flask import Flask, render_template, request
+from babel.dates import format_time
+from babel.numbers import format_currency, format_decimal
+from flask import Flask, jsonify, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth, config, views
+from .auth import wants_json
+from .cache import SharedCache
 from .extensions import csrf, limiter, server_session, socketio
-from .frappe import FrappeClient, FrappeUnavailable
+from .frappe import FrappeClient, FrappeError, FrappeUnavailable
+from .outlets import Outlets
 
 SESSION_LIFETIME = timedelta(days=7)  # Frappe's own default session_expiry is 170 hours
 
@@ -39,7 +45,14 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.extensions["settings"] = settings
-    app.extensions["frappe"] = FrappeClient(settings)
+    app.extensions["frappe"] = frappe = FrappeClient(settings)
+    cache = SharedCache(
+        app.config["SESSION_REDIS"],
+        keep_for=86400,  # the last figures stay a day, for when Frappe is down
+        lock_timeout=settings.frappe_connect_timeout + settings.frappe_read_timeout + 5,
+        wait=settings.frappe_connect_timeout + settings.frappe_read_timeout + 1,
+    )
+    app.extensions["outlets"] = Outlets(frappe, cache, settings)
 
     server_session.init_app(app)
     csrf.init_app(app)
@@ -50,25 +63,59 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     register_error_pages(app)
+    register_formats(app, settings)
     return app
+
+
+def register_formats(app: Flask, settings: config.Settings) -> None:
+    """Money and numbers in the site's currency and locale, clock times in its time zone."""
+
+    @app.template_filter("money")
+    def money(value):
+        return format_currency(value, settings.currency, locale=settings.locale)
+
+    @app.template_filter("quantity")
+    def quantity(value):
+        return format_decimal(value, locale=settings.locale)
+
+    @app.template_filter("clock")
+    def clock(iso_time, zone):
+        moment = datetime.fromisoformat(iso_time).astimezone(ZoneInfo(zone))
+        return format_time(moment, "HH:mm:ss", locale=settings.locale)
+
+    app.jinja_env.globals.update(
+        locale=settings.locale.replace("_", "-"), currency=settings.currency
+    )
 
 
 def register_error_pages(app: Flask) -> None:
     @app.errorhandler(FrappeUnavailable)
     def frappe_unavailable(exc):
-        return render_template(
-            "error.html", title="Frappe is unreachable", message=exc.message
-        ), 503
+        if wants_json():
+            return jsonify(error="unavailable", message=exc.message), 503
+        page = render_template("error.html", title="Frappe is unreachable", message=exc.message)
+        return page, 503
 
     @app.errorhandler(400)
     @app.errorhandler(404)
     @app.errorhandler(405)
     @app.errorhandler(413)
     def client_error(exc):
+        if wants_json():
+            error = exc.name.lower().replace(" ", "_")
+            return jsonify(error=error, message=exc.description), exc.code
         return render_template("error.html", title=exc.name, message=exc.description), exc.code
+
+    @app.errorhandler(FrappeError)
+    def frappe_error(exc):
+        if wants_json():
+            return jsonify(error="frappe_error", message=exc.message), 502
+        return render_template("error.html", title="Frappe refused", message=exc.message), 502
 
     @app.errorhandler(500)
     def server_error(_exc):
         app.logger.error("unhandled error on %s %s", request.method, request.path)
         message = "Something went wrong on our side. Please try again."
+        if wants_json():
+            return jsonify(error="internal", message=message), 500
         return render_template("error.html", title="Error", message=message), 500

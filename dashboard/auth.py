@@ -13,6 +13,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -53,10 +54,16 @@ def manager_sid() -> str:
     return session["frappe_sid"]
 
 
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
 def login_required(view):
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         if "frappe_sid" not in session:
+            if wants_json():
+                return jsonify(error="login_required"), 401
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
 
@@ -72,6 +79,8 @@ def end_session(message: str | None = None) -> None:
 @bp.app_errorhandler(SessionExpired)
 def session_expired(_exc):
     end_session("Your Frappe session has expired. Please log in again.")
+    if wants_json():
+        return jsonify(error="session_expired"), 401
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 

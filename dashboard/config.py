@@ -8,7 +8,10 @@ import os
 import sys
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import babel
+import babel.numbers
 from limits import parse_many
 
 ASYNC_MODES = ("eventlet", "gevent", "threading")
@@ -42,6 +45,11 @@ class Settings:
     cookie_secure: bool = True
     proxy_hops: int = 0
     log_level: str = "INFO"
+    figures_cache_seconds: float = 10.0
+    permission_cache_seconds: float = 60.0
+    currency: str = "INR"
+    locale: str = "en_IN"
+    time_zone: str | None = None  # None: the site's, as Frappe tells it
 
     def __repr__(self) -> str:
         # Secrets stay out of logs and tracebacks.
@@ -86,6 +94,11 @@ def load(environ=None) -> Settings:
         cookie_secure=env.flag("COOKIE_SECURE", not demo),
         proxy_hops=env.integer("PROXY_HOPS", 0),
         log_level=env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+        figures_cache_seconds=env.seconds("FIGURES_CACHE_SECONDS", 10.0),
+        permission_cache_seconds=env.seconds("PERMISSION_CACHE_SECONDS", 60.0),
+        currency=env.currency("CURRENCY", "INR"),
+        locale=env.locale("LOCALE", "en_IN"),
+        time_zone=env.time_zone("TIME_ZONE"),
     )
 
 
@@ -152,6 +165,30 @@ class Reader:
         if not value.isdigit():
             raise ConfigError(name, f"a whole number of 0 or more, got {value!r}")
         return int(value)
+
+    def currency(self, name: str, default: str) -> str:
+        value = (self.optional(name) or default).upper()
+        if value not in babel.numbers.list_currencies():
+            raise ConfigError(name, f"an ISO 4217 currency code such as INR, got {value!r}")
+        return value
+
+    def locale(self, name: str, default: str) -> str:
+        value = self.optional(name) or default
+        try:
+            babel.Locale.parse(value.replace("-", "_"))
+        except (ValueError, babel.UnknownLocaleError):
+            raise ConfigError(name, f"a locale such as en_IN or de_DE, got {value!r}") from None
+        return value.replace("-", "_")
+
+    def time_zone(self, name: str) -> str | None:
+        value = self.optional(name)
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ConfigError(name, f"a time zone such as Asia/Kolkata, got {value!r}") from None
+        return value
 
     def rate(self, name: str, default: str) -> str:
         value = self.optional(name) or default

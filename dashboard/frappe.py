@@ -8,7 +8,7 @@ import json
 import logging
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import requests
 from markupsafe import Markup
@@ -175,6 +175,19 @@ class FrappeClient:
         if not isinstance(rows, list):
             raise FrappeError("Frappe answered a list request without a list.")
         return [row for row in rows if isinstance(row, dict)]
+
+    def get_doc(self, doctype: str, name: str, *, sid=None, as_service=False) -> dict:
+        path = f"/api/resource/{quote(doctype)}/{quote(name, safe='')}"
+        response = self._send("GET", path, headers=self._auth(sid, as_service))
+        data = self._json(response)
+        if data.get("session_expired") and sid:
+            raise SessionExpired()
+        if response.status_code != 200:
+            self._raise(response, data)
+        doc = data.get("data")
+        if not isinstance(doc, dict):
+            raise FrappeError("Frappe answered a document request without a document.")
+        return doc
 
     # -- plumbing -----------------------------------------------------------------------------
 

@@ -1,14 +1,17 @@
-"""Manager pages."""
+"""Manager pages and their JSON: thin views over dashboard.outlets."""
 
 import redis
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
-from .auth import login_required, manager_sid
-from .frappe import NotPermitted
+from .auth import current_manager, login_required, manager_sid
+from .frappe import NotFound, NotPermitted
+from .outlets import PERIODS, valid_outlet_name
 
 bp = Blueprint("views", __name__)
 
-OUTLET_FIELDS = ["name", "outlet_name", "city", "status"]
+
+def outlets():
+    return current_app.extensions["outlets"]
 
 
 @bp.route("/healthz")
@@ -24,32 +27,57 @@ def healthz():
 @login_required
 def index():
     try:
-        rows = current_app.extensions["frappe"].get_list(
-            "Franchise Outlet", fields=OUTLET_FIELDS, order_by="outlet_name asc", sid=manager_sid()
-        )
+        rows = outlets().list_for(current_manager()["user"], manager_sid())
     except NotPermitted:
         rows = []  # a user without any read right on outlets simply has none
-    outlets = [outlet_row(row) for row in rows if isinstance(row.get("name"), str)]
-    return render_template("index.html", outlets=outlets)
+    return render_template("index.html", outlets=rows)
 
 
-def outlet_row(row: dict) -> dict:
-    """Only the text we show, whatever else Frappe sent."""
-    name = row["name"]
-    return {
-        "name": name,
-        "label": text_or(row.get("outlet_name"), name),
-        "city": text_or(row.get("city"), ""),
-        "status": text_or(row.get("status"), "Unknown"),
-    }
+def checked_request(outlet: str) -> str:
+    """The period asked for, after refusing malformed outlet names and periods."""
+    if not valid_outlet_name(outlet):
+        abort(404, description="There is no outlet with that name.")
+    period = request.args.get("period", "daily")
+    if period not in PERIODS:
+        abort(400, description=f"Unknown period. Use one of: {', '.join(PERIODS)}.")
+    return period
 
 
-def text_or(value, default: str) -> str:
-    return value if isinstance(value, str) and value else default
+def summary_for(outlet: str, period: str) -> dict:
+    return outlets().summary(current_manager()["user"], manager_sid(), outlet, period)
 
 
 @bp.route("/outlets/<path:outlet>")
 @login_required
-def outlet(outlet):
-    # The outlet page itself comes with the figures (issue 3); the route exists so links work.
-    return render_template("outlet.html", outlet=outlet)
+def outlet_page(outlet):
+    period = checked_request(outlet)
+    try:
+        summary = summary_for(outlet, period)
+    except NotPermitted:
+        return render_template(
+            "error.html",
+            title=f"You don't have access to {outlet}",
+            message="Frappe does not let your account read this outlet. "
+            "Ask your Frappe administrator if you should.",
+        ), 403
+    except NotFound:
+        abort(404, description=f"There is no outlet called {outlet}.")
+    return render_template(
+        "outlet.html", outlet=outlet, summary=summary, periods=PERIODS, time_zone=site_zone()
+    )
+
+
+@bp.route("/api/outlets/<path:outlet>/summary")
+@login_required
+def outlet_summary(outlet):
+    period = checked_request(outlet)
+    try:
+        return jsonify(summary_for(outlet, period))
+    except NotPermitted:
+        return jsonify(error="forbidden"), 403
+    except NotFound:
+        return jsonify(error="not_found"), 404
+
+
+def site_zone() -> str:
+    return outlets().time_zone()

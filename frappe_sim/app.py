@@ -6,7 +6,7 @@ import re
 import secrets
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import quote
@@ -53,6 +53,8 @@ class SimState:
     sessions: dict = field(default_factory=dict)  # sid -> [user, expires_at]
     failures: dict = field(default_factory=dict)  # ("user"|"ip", key) -> deque of times
     pending_otp: dict = field(default_factory=dict)  # tmp_id -> (user, expires_at)
+    calls: Counter = field(default_factory=Counter)  # what tests count: "GET /api/method/x"
+    delay: float = 0.0  # seconds every answer waits, to play a slow Frappe
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def open_session(self, user: str) -> str:
@@ -104,6 +106,14 @@ def create_app(state: SimState) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.extensions["frappe_sim"] = state
+
+    @app.before_request
+    def count_and_delay():
+        if request.path.startswith("/api/") and "frappe_sim." not in request.path:
+            with state.lock:
+                state.calls[f"{request.method} {request.path}"] += 1
+            if state.delay:
+                time.sleep(state.delay)
 
     @app.before_request
     def identify():
@@ -374,6 +384,16 @@ def create_app(state: SimState) -> Flask:
         require_manager()
         return {"closed": state.close_sessions_of(str(args.get("user")))}
 
+    def call_counts(_args):
+        require_manager()
+        with state.lock:
+            return dict(state.calls)
+
+    def set_delay(args):
+        require_manager()
+        state.delay = min(max(float(args.get("seconds") or 0), 0.0), 120.0)
+        return {"delay": state.delay}
+
     def require_manager():
         if g.user.outlets is not None:
             raise FrappeException(403, "PermissionError", "Not permitted")
@@ -394,6 +414,9 @@ def create_app(state: SimState) -> Flask:
         ),
         "frappe_sim.submit_pos_invoice": (submit_pos_invoice, False, {"POST"}),
         "frappe_sim.expire_sessions": (expire_sessions, False, {"POST"}),
+        # For tests: how many calls each endpoint got, and a slow-Frappe mode.
+        "frappe_sim.call_counts": (call_counts, False, {"GET"}),
+        "frappe_sim.set_delay": (set_delay, False, {"POST"}),
     }
     return app
 

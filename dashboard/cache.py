@@ -1,0 +1,80 @@
+"""A cache in our Redis, shared by every web process, that asks Frappe once at a time.
+
+Each entry keeps its value and when it was fetched. A fresh entry is served as it is. Otherwise
+one process (the one that takes the Redis lock) asks Frappe while the others wait a little for
+its answer. When Frappe cannot be reached, the last value is served marked stale.
+"""
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass
+
+import redis
+
+from .frappe import FrappeUnavailable
+
+POLL_INTERVAL = 0.05
+
+
+@dataclass(frozen=True)
+class Cached:
+    value: object
+    fetched_at: float  # epoch seconds
+    stale: bool = False
+
+
+class SharedCache:
+    def __init__(self, client: redis.Redis, *, keep_for: int, lock_timeout: float, wait: float):
+        self.redis = client
+        self.keep_for = keep_for  # how long a value stays for the stale fallback
+        self.lock_timeout = lock_timeout  # frees the lock of a process that died mid-fetch
+        self.wait = wait  # how long a waiter waits for the fetching process
+
+    def get(self, key: str, fetch, fresh_for: float) -> Cached:
+        """The cached value of `key`, fetched with `fetch()` by one process at a time."""
+        entry = self.read(key)
+        if entry and time.time() - entry.fetched_at < fresh_for:
+            return entry
+        deadline = time.monotonic() + self.wait
+        while True:
+            lock = self.redis.lock(f"lock:{key}", timeout=self.lock_timeout)
+            if lock.acquire(blocking=False):
+                try:
+                    # Another process may have fetched it between our read and our lock.
+                    entry = self.read(key)
+                    if entry and time.time() - entry.fetched_at < fresh_for:
+                        return entry
+                    return self.refresh(key, fetch, entry)
+                finally:
+                    with contextlib.suppress(redis.exceptions.LockError):
+                        lock.release()  # already gone if the fetch outlived lock_timeout
+            newer = self.read(key)
+            if newer and (entry is None or newer.fetched_at > entry.fetched_at):
+                return newer
+            if time.monotonic() > deadline:
+                if entry:
+                    return Cached(entry.value, entry.fetched_at, stale=True)
+                raise FrappeUnavailable("Frappe is not answering in time.")
+            time.sleep(POLL_INTERVAL)
+
+    def refresh(self, key: str, fetch, entry: Cached | None) -> Cached:
+        try:
+            value = fetch()
+        except FrappeUnavailable:
+            if entry is None:
+                raise
+            return Cached(entry.value, entry.fetched_at, stale=True)
+        return self.write(key, value)
+
+    def read(self, key: str) -> Cached | None:
+        raw = self.redis.get(f"cache:{key}")
+        if raw is None:
+            return None
+        stored = json.loads(raw)
+        return Cached(stored["value"], stored["at"])
+
+    def write(self, key: str, value) -> Cached:
+        now = time.time()
+        self.redis.set(f"cache:{key}", json.dumps({"value": value, "at": now}), ex=self.keep_for)
+        return Cached(value, now)

@@ -1,0 +1,154 @@
+"""Who may read which outlet, and its figures: asked of Frappe, cached and shared safely.
+
+Figures are shared between users, but a user gets them only after Frappe has said, within the
+permission time, that this very user may read that outlet. Permission answers are kept per user,
+so one user's grant never serves another.
+"""
+
+import math
+from datetime import UTC, datetime
+
+from .cache import SharedCache
+from .frappe import FrappeError, NotFound, NotPermitted
+
+PERIODS = ("daily", "weekly", "monthly")
+MAX_NAME_LENGTH = 140  # Frappe's limit for document names
+DASHBOARD_METHOD = "franchise_management.api.get_outlet_dashboard_data"
+ALLOW, DENY, MISSING = "allow", "deny", "missing"
+
+
+def valid_outlet_name(name: str) -> bool:
+    return 0 < len(name) <= MAX_NAME_LENGTH and name.isprintable() and name.strip() == name
+
+
+class Outlets:
+    def __init__(self, frappe, cache: SharedCache, settings):
+        self.frappe = frappe
+        self.cache = cache
+        self.settings = settings
+
+    # -- permissions --------------------------------------------------------------------------
+
+    def check_access(self, user: str, sid: str, outlet: str) -> str:
+        """The outlet's label when Frappe lets `user` read it; raises NotPermitted or NotFound."""
+        answer = self.cache.get(
+            permission_key(user, outlet),
+            lambda: self.ask_permission(sid, outlet),
+            fresh_for=self.settings.permission_cache_seconds,
+        ).value
+        if answer["access"] == DENY:
+            raise NotPermitted(f"You don't have access to {outlet}.")
+        if answer["access"] == MISSING:
+            raise NotFound(f"There is no outlet called {outlet}.")
+        return answer["label"]
+
+    def ask_permission(self, sid: str, outlet: str) -> dict:
+        try:
+            doc = self.frappe.get_doc("Franchise Outlet", outlet, sid=sid)
+        except NotPermitted:
+            return {"access": DENY}
+        except NotFound:
+            return {"access": MISSING}
+        return {"access": ALLOW, "label": text_or(doc.get("outlet_name"), outlet)}
+
+    def list_for(self, user: str, sid: str) -> list[dict]:
+        """The outlets Frappe lets `user` read; reading the list also proves access to each."""
+        rows = self.frappe.get_list(
+            "Franchise Outlet",
+            fields=["name", "outlet_name", "city", "status"],
+            order_by="outlet_name asc",
+            sid=sid,
+        )
+        outlets = [outlet_row(row) for row in rows if isinstance(row.get("name"), str)]
+        for outlet in outlets:
+            grant = {"access": ALLOW, "label": outlet["label"]}
+            self.cache.write(permission_key(user, outlet["name"]), grant)
+        return outlets
+
+    # -- figures ------------------------------------------------------------------------------
+
+    def summary(self, user: str, sid: str, outlet: str, period: str) -> dict:
+        label = self.check_access(user, sid, outlet)
+        cached = self.cache.get(
+            f"figures:{period}:{outlet}",
+            lambda: clean_figures(
+                self.frappe.call(DASHBOARD_METHOD, sid=sid, outlet=outlet, period=period)
+            ),
+            fresh_for=self.settings.figures_cache_seconds,
+        )
+        return {
+            "outlet": outlet,
+            "label": label,
+            "period": period,
+            **cached.value,
+            "as_of": datetime.fromtimestamp(cached.fetched_at, UTC).isoformat(),
+            "stale": cached.stale,
+        }
+
+    def time_zone(self) -> str:
+        """The site's time zone: the setting, else what Frappe says, else UTC."""
+        if self.settings.time_zone:
+            return self.settings.time_zone
+        try:
+            answer = self.cache.get(
+                "site:time_zone",
+                lambda: self.frappe.call("frappe.client.get_time_zone"),
+                fresh_for=86400,
+            ).value
+        except FrappeError:
+            return "UTC"
+        zone = answer.get("time_zone") if isinstance(answer, dict) else None
+        return zone if isinstance(zone, str) and zone else "UTC"
+
+
+def permission_key(user: str, outlet: str) -> str:
+    return f"permission:{user}:{outlet}"
+
+
+def outlet_row(row: dict) -> dict:
+    """Only the text we show, whatever else Frappe sent."""
+    name = row["name"]
+    return {
+        "name": name,
+        "label": text_or(row.get("outlet_name"), name),
+        "city": text_or(row.get("city"), ""),
+        "status": text_or(row.get("status"), "Unknown"),
+    }
+
+
+def text_or(value, default: str) -> str:
+    return value if isinstance(value, str) and value else default
+
+
+def clean_figures(raw) -> dict:
+    """Frappe's figures, checked: numbers are finite numbers, items a short list of rows."""
+    if not isinstance(raw, dict):
+        raise FrappeError("Frappe sent figures we cannot read.")
+    items = raw.get("top_items") or []
+    if not isinstance(items, list):
+        raise FrappeError("Frappe sent top items we cannot read.")
+    return {
+        "total_sales": amount(raw.get("total_sales")),
+        "invoice_count": int(amount(raw.get("invoice_count"))),
+        "avg_order_value": amount(raw.get("avg_order_value")),
+        "top_items": [clean_item(item) for item in items[:10] if isinstance(item, dict)],
+    }
+
+
+def clean_item(item: dict) -> dict:
+    code = text_or(item.get("item_code"), "")
+    return {
+        "item_code": code[:140],
+        "item_name": text_or(item.get("item_name"), code or "Unnamed item")[:140],
+        "total_qty": amount(item.get("total_qty")),
+        "total_amount": amount(item.get("total_amount")),
+    }
+
+
+def amount(value) -> float:
+    # SQL sums over no rows come back as None: that is zero, not an error.
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise FrappeError("Frappe sent a figure that is not a number.")
+    return float(value)
