@@ -65,3 +65,18 @@ def test_overview_outlet_and_period_switch(page, web_server):
     page.set_viewport_size({"width": 1100, "height": 900})
     # Kept out of the tree; docs/outlet-page.png is a copy of it.
     page.screenshot(path=str(ARTIFACTS / "outlet-page.png"), full_page=True)
+
+
+def test_pages_fit_a_phone(browser, web_server):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    page.goto(web_server + "/login")
+    page.fill("input[name=usr]", "manager2@example.com")
+    page.fill("input[name=pwd]", "manager2")
+    page.click("button[type=submit]")
+    expect(page.locator("tr[data-outlet]")).to_have_count(2)
+    page.goto(web_server + "/outlets/OUTLET-002?period=weekly")
+    expect(page.get_by_test_id("total-sales")).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    context.close()
