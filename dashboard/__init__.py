@@ -10,10 +10,16 @@ from babel.numbers import format_currency, format_decimal
 from flask import Flask, jsonify, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, config, views
+from . import (
+    auth,
+    config,
+    live,  # noqa: F401 -- registers the Socket.IO handlers
+    views,
+)
 from .auth import wants_json
 from .cache import SharedCache
 from .extensions import csrf, limiter, server_session, socketio
+from .feed import Feed
 from .frappe import FrappeClient, FrappeError, FrappeUnavailable
 from .outlets import Outlets
 
@@ -53,11 +59,18 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         wait=settings.frappe_connect_timeout + settings.frappe_read_timeout + 1,
     )
     app.extensions["outlets"] = Outlets(frappe, cache, settings)
+    app.extensions["feed"] = Feed(app.config["SESSION_REDIS"])
 
     server_session.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
-    socketio.init_app(app, async_mode=settings.async_mode, message_queue=settings.redis_url)
+    # manage_session=False: socket handlers read the same server-side session as the pages.
+    socketio.init_app(
+        app,
+        async_mode=settings.async_mode,
+        message_queue=settings.redis_url,
+        manage_session=False,
+    )
 
     app.context_processor(lambda: {"manager": auth.current_manager()})
     app.register_blueprint(auth.bp)

@@ -32,6 +32,7 @@ from .frappe import (
     PasswordExpired,
     SessionExpired,
 )
+from .live import end_session_sockets
 
 bp = Blueprint("auth", __name__)
 
@@ -78,6 +79,7 @@ def end_session(message: str | None = None) -> None:
 
 @bp.app_errorhandler(SessionExpired)
 def session_expired(_exc):
+    end_session_sockets(session.sid)
     end_session("Your Frappe session has expired. Please log in again.")
     if wants_json():
         return jsonify(error="session_expired"), 401
@@ -217,5 +219,6 @@ def logout():
         # Our session ends regardless; Frappe's expires on its own if it cannot be reached.
         with contextlib.suppress(FrappeError):
             frappe().logout(sid)
+    end_session_sockets(session.sid)
     end_session("You have logged out.")
     return redirect(url_for("auth.login"))

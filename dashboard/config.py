@@ -50,6 +50,8 @@ class Settings:
     currency: str = "INR"
     locale: str = "en_IN"
     time_zone: str | None = None  # None: the site's, as Frappe tells it
+    feed_max_len: int = 500
+    live_recheck_seconds: float = 180.0
 
     def __repr__(self) -> str:
         # Secrets stay out of logs and tracebacks.
@@ -99,6 +101,8 @@ def load(environ=None) -> Settings:
         currency=env.currency("CURRENCY", "INR"),
         locale=env.locale("LOCALE", "en_IN"),
         time_zone=env.time_zone("TIME_ZONE"),
+        feed_max_len=env.integer("FEED_MAX_LEN", 500),
+        live_recheck_seconds=env.seconds("LIVE_RECHECK_SECONDS", 180.0),
     )
 
 

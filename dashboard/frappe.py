@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import quote, unquote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 from markupsafe import Markup
@@ -188,6 +189,18 @@ class FrappeClient:
         if not isinstance(doc, dict):
             raise FrappeError("Frappe answered a document request without a document.")
         return doc
+
+    def time_zone(self) -> str:
+        """The site's time zone, which anyone may ask (guests included)."""
+        answer = self.call("frappe.client.get_time_zone")
+        zone = answer.get("time_zone") if isinstance(answer, dict) else None
+        if not isinstance(zone, str) or not zone:
+            raise FrappeError("Frappe did not say its time zone.")
+        try:
+            ZoneInfo(zone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise FrappeError("Frappe named a time zone we do not know.") from None
+        return zone
 
     # -- plumbing -----------------------------------------------------------------------------
 

@@ -86,19 +86,13 @@ class Outlets:
         }
 
     def time_zone(self) -> str:
-        """The site's time zone: the setting, else what Frappe says, else UTC."""
+        """The site's time zone: the setting, else what Frappe says (asked daily), else UTC."""
         if self.settings.time_zone:
             return self.settings.time_zone
         try:
-            answer = self.cache.get(
-                "site:time_zone",
-                lambda: self.frappe.call("frappe.client.get_time_zone"),
-                fresh_for=86400,
-            ).value
+            return self.cache.get("site:time_zone", self.frappe.time_zone, fresh_for=86400).value
         except FrappeError:
             return "UTC"
-        zone = answer.get("time_zone") if isinstance(answer, dict) else None
-        return zone if isinstance(zone, str) and zone else "UTC"
 
 
 def permission_key(user: str, outlet: str) -> str:

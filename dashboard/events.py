@@ -1,0 +1,131 @@
+"""Frappe's realtime payloads, parsed and checked before anything else sees them.
+
+Only `live_pos_sale` and `daily_sales_update` of our own site matter; everything else on Frappe's
+channel is ignored cheaply. What we keep is rebuilt from checked fields only: unknown keys are
+dropped and strings stay plain text.
+"""
+
+import json
+import math
+import re
+from datetime import datetime
+
+SALE, DAILY = "live_pos_sale", "daily_sales_update"
+KINDS = (SALE, DAILY)
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_NAME = 140  # Frappe's limit for document names
+MAX_TEXT = 200
+MAX_ITEMS = 500
+MAX_AMOUNT = 1e12
+# str(posting_date) + " " + str(posting_time): hours and seconds may lack their leading zero.
+TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,6}))?"
+)
+
+
+class BadEvent(ValueError):
+    """A message of ours that we cannot use; `reason` is short and fit for counting."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_channel_message(raw: bytes | str, site: str) -> dict | None:
+    """The checked event in a message from Frappe's `events` channel, None when not ours."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    # Most traffic is doc_update/list_update: skip it before paying for JSON.
+    if b"live_pos_sale" not in raw and b"daily_sales_update" not in raw:
+        return None
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise BadEvent("message too large")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadEvent("not JSON") from None
+    if not isinstance(data, dict):
+        raise BadEvent("not a JSON object")
+    if data.get("namespace") != site or data.get("event") not in KINDS:
+        return None
+    return check_event(data["event"], data.get("message"))
+
+
+def check_event(kind: str, message) -> dict:
+    """A clean copy of one event's message, or BadEvent saying why not."""
+    if not isinstance(message, dict):
+        raise BadEvent("message is not an object")
+    outlet = name(message.get("outlet"), "outlet")
+    if kind == DAILY:
+        total = message.get("daily_total")
+        return {
+            "kind": DAILY,
+            "outlet": outlet,
+            "daily_total": None if total is None else number(total, "daily_total"),
+        }
+    items = message.get("items")
+    if not isinstance(items, list):
+        raise BadEvent("items is not a list")
+    if len(items) > MAX_ITEMS:
+        raise BadEvent("too many items")
+    return {
+        "kind": SALE,
+        "outlet": outlet,
+        "invoice": name(message.get("invoice"), "invoice"),
+        "grand_total": number(message.get("grand_total"), "grand_total"),
+        "items": [item(row) for row in items],
+        "timestamp": timestamp(message.get("timestamp")),
+    }
+
+
+def item(row) -> dict:
+    if not isinstance(row, dict):
+        raise BadEvent("an item is not an object")
+    label = row.get("item")
+    if not isinstance(label, str):
+        raise BadEvent("an item has no name")
+    return {
+        "item": text(label),
+        "qty": number(row.get("qty"), "qty"),
+        "amount": number(row.get("amount"), "amount"),
+    }
+
+
+def name(value, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise BadEvent(f"{field} missing")
+    if len(value) > MAX_NAME or not value.isprintable():
+        raise BadEvent(f"{field} malformed")
+    return value
+
+
+def text(value: str) -> str:
+    """Printable text of sane length: control characters become spaces."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in value[:MAX_TEXT])
+    return cleaned.encode("utf-8", "replace").decode("utf-8")
+
+
+def number(value, field: str) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadEvent(f"{field} not a number")
+    if not math.isfinite(value) or abs(value) > MAX_AMOUNT:
+        raise BadEvent(f"{field} out of range")
+    return value
+
+
+def timestamp(value) -> str | None:
+    """ISO 8601 in the site's time zone, or None: a sale is never dropped for its timestamp."""
+    if not isinstance(value, str):
+        return None
+    match = TIMESTAMP.fullmatch(value.strip()[:40])
+    if not match:
+        return None
+    year, month, day, hour, minute, second, fraction = match.groups()
+    try:
+        moment = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second),
+            int((fraction or "0").ljust(6, "0")),
+        )  # fmt: skip
+    except ValueError:
+        return None
+    return moment.isoformat()

@@ -1,0 +1,113 @@
+"""Each outlet's live feed in our Redis, shared by the bridge (writes) and the web (reads).
+
+A capped stream per outlet gives every event an id, so a browser that reconnects can ask for
+what it missed. Entries older than the site's midnight are trimmed too. A sale seen twice (two
+bridges, or Frappe publishing again) is stored and sent once: the check and the append happen in
+one Lua script, so two bridges cannot both win.
+"""
+
+import json
+import re
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+import redis
+
+from .events import SALE
+
+FEED_ID = re.compile(r"\d{1,20}-\d{1,20}")
+SALE_SEEN_FOR = 2 * 86400  # invoices are unique: remember them past any replay
+DAILY_SEEN_FOR = 10  # the same daily total twice within seconds is the same message
+
+APPEND = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[4]) == false then
+  return false
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[1])
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3])
+if redis.call('HGET', KEYS[3], 'date') ~= ARGV[5] then
+  redis.call('DEL', KEYS[3])
+  redis.call('HSET', KEYS[3], 'date', ARGV[5], 'sales', 0, 'total', 0)
+end
+if ARGV[6] == 'sale' then
+  redis.call('HINCRBY', KEYS[3], 'sales', 1)
+elseif ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[3], 'total', ARGV[7])
+end
+redis.call('EXPIRE', KEYS[3], 172800)
+return id
+"""
+
+
+def valid_feed_id(value) -> bool:
+    return isinstance(value, str) and FEED_ID.fullmatch(value) is not None
+
+
+class Feed:
+    def __init__(self, client: redis.Redis, max_len: int = 500, time_zone: str = "UTC"):
+        self.redis = client
+        self.max_len = max_len
+        self.zone = ZoneInfo(time_zone)
+        self.append_script = client.register_script(APPEND)
+
+    def append(self, event: dict) -> dict | None:
+        """Store a checked event; the payload to send (with its id), or None for a repeat."""
+        outlet = event["outlet"]
+        if event["kind"] == SALE:
+            seen, seen_for = f"feed:seen:{outlet}:{event['invoice']}", SALE_SEEN_FOR
+            total = ""
+        else:
+            seen, seen_for = f"feed:seen:{outlet}:daily:{event['daily_total']}", DAILY_SEEN_FOR
+            total = "" if event["daily_total"] is None else repr(event["daily_total"])
+        body = json.dumps(event)
+        midnight = datetime.combine(datetime.now(self.zone).date(), time(), self.zone)
+        entry_id = self.append_script(
+            keys=[f"feed:{outlet}", seen, f"feed:today:{outlet}"],
+            args=[
+                body,
+                self.max_len,
+                int(midnight.timestamp() * 1000),
+                seen_for,
+                midnight.date().isoformat(),
+                "sale" if event["kind"] == SALE else "daily",
+                total,
+            ],
+        )
+        if entry_id is None:
+            return None
+        return payload(entry_id.decode(), body)
+
+    def since(self, outlet: str, after: str | None, limit: int) -> tuple[list[dict], bool]:
+        """Events after `after` (the latest `limit` without it), and whether none are missing."""
+        if after is None:
+            entries = self.redis.xrevrange(f"feed:{outlet}", count=limit)[::-1]
+            return [payload(i.decode(), f[b"event"]) for i, f in entries], True
+        entries = self.redis.xrange(f"feed:{outlet}", min=f"({after}", count=limit)
+        events = [payload(i.decode(), f[b"event"]) for i, f in entries]
+        first = self.redis.xrange(f"feed:{outlet}", count=1)
+        # Complete when the feed still reaches back to `after` (not trimmed, not lost).
+        complete = bool(first) and stream_id(first[0][0].decode()) <= stream_id(after)
+        return events, complete and len(events) < limit
+
+    def last_id(self, outlet: str) -> str | None:
+        last = self.redis.xrevrange(f"feed:{outlet}", count=1)
+        return last[0][0].decode() if last else None
+
+    def today(self, outlet: str) -> dict:
+        """What the bridge has seen today: sales counted and Frappe's last daily total."""
+        stored = self.redis.hgetall(f"feed:today:{outlet}")
+        if stored.get(b"date", b"").decode() != datetime.now(self.zone).date().isoformat():
+            return {"sales": 0, "daily_total": None}
+        total = stored.get(b"total", b"0").decode()
+        return {"sales": int(stored.get(b"sales", 0)), "daily_total": float(total)}
+
+
+def stream_id(value: str) -> tuple[int, int]:
+    millis, _, sequence = value.partition("-")
+    return int(millis), int(sequence or 0)
+
+
+def payload(entry_id: str, body) -> dict:
+    """The event as browsers get it: its feed id, its kind as `event`, then its fields."""
+    event = json.loads(body)
+    return {"id": entry_id, "event": event.pop("kind"), **event}
