@@ -21,15 +21,12 @@ import socketio
 
 from . import config
 from .events import KINDS, BadEvent, check_event, parse_channel_message
-from .feed import Feed
+from .feed import HEARTBEAT_EVERY, HEARTBEAT_KEY, ROOMS_KEY, Feed
 from .frappe import FrappeClient, FrappeError
 
 log = logging.getLogger("dashboard.bridge")
 
-HEARTBEAT_KEY = "bridge:heartbeat"
-HEARTBEAT_EVERY = 2.0  # seconds; the web says "Paused" after a few missed beats
 STATS_KEY = "bridge:stats"
-ROOMS_KEY = "live:rooms"  # outlet -> when a browser last subscribed (written by the web)
 ROOMS_RECENT = 6 * 3600
 PENDING_MAX = 10_000
 
@@ -54,7 +51,10 @@ class Bridge:
         self.frappe = FrappeClient(settings)
         self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
         self.feed = Feed(self.redis, settings.feed_max_len, self.site_time_zone())
-        self.emitter = socketio.RedisManager(settings.redis_url, write_only=True)
+        # Flask-SocketIO listens on its own channel name, not python-socketio's default.
+        self.emitter = socketio.RedisManager(
+            settings.redis_url, channel="flask-socketio", write_only=True
+        )
         self.stop = threading.Event()
         self.pending: deque = deque(maxlen=PENDING_MAX)  # accepted, not yet in our Redis
         self.logged_reasons: set[str] = set()

@@ -15,6 +15,9 @@ import redis
 
 from .events import SALE
 
+HEARTBEAT_KEY = "bridge:heartbeat"  # written by the bridge, read by the web for the badge
+HEARTBEAT_EVERY = 2.0  # seconds; the web says "Paused" after a few missed beats
+ROOMS_KEY = "live:rooms"  # outlet -> when a browser last subscribed: whom to resync
 FEED_ID = re.compile(r"\d{1,20}-\d{1,20}")
 SALE_SEEN_FOR = 2 * 86400  # invoices are unique: remember them past any replay
 DAILY_SEEN_FOR = 10  # the same daily total twice within seconds is the same message

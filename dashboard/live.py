@@ -13,9 +13,8 @@ import redis
 from flask import current_app, request, session
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
 
-from .bridge import HEARTBEAT_EVERY, HEARTBEAT_KEY, ROOMS_KEY
 from .extensions import socketio
-from .feed import valid_feed_id
+from .feed import HEARTBEAT_EVERY, HEARTBEAT_KEY, ROOMS_KEY, valid_feed_id
 from .frappe import FrappeError, FrappeUnavailable, NotFound, NotPermitted, SessionExpired
 from .outlets import valid_outlet_name
 

@@ -8,11 +8,13 @@ import signal
 import sys
 import threading
 
+import socketio
 from werkzeug.serving import make_server
 
 from . import data
 from .app import SimState, create_app, record_sale
 from .realtime import Publisher
+from .socket_server import create_socket_server
 
 log = logging.getLogger("frappe_sim")
 
@@ -50,7 +52,10 @@ def main(argv=None):
         publisher=Publisher(args.redis_url, args.site),
         session_expiry=args.session_expiry,
     )
-    server = make_server(args.host, args.port, create_app(state), threaded=True)
+    sio = create_socket_server(state)
+    state.publisher.socket_server = sio
+    wsgi = socketio.WSGIApp(sio, create_app(state))
+    server = make_server(args.host, args.port, wsgi, threaded=True)
     stop = threading.Event()
     if args.sales_per_minute > 0:
         threading.Thread(

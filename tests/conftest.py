@@ -58,10 +58,12 @@ def frappe_redis_url(redis_url):
     return redis_url.rsplit("/", 1)[0] + "/1"
 
 
-def start_frappe_sim(redis_url: str, *extra: str) -> tuple[str, subprocess.Popen]:
+def start_frappe_sim(redis_url: str | None, *extra: str) -> tuple[str, subprocess.Popen]:
     port = free_port()
     command = [sys.executable, "-m", "frappe_sim", "--port", str(port), "--site", SITE]
-    process = subprocess.Popen([*command, "--redis-url", redis_url, *extra], cwd=ROOT)
+    if redis_url:
+        command += ["--redis-url", redis_url]
+    process = subprocess.Popen([*command, *extra], cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     wait_for_http(url + "/", process)
     return url, process
@@ -166,8 +168,7 @@ def login(client, usr="manager1@example.com", pwd="manager1", next_url="", **ext
     return client.post("/login", data=form)
 
 
-@pytest.fixture(scope="session")
-def web_server(frappe_url, redis_url):
+def start_web(frappe_url: str, redis_url: str) -> tuple[str, subprocess.Popen]:
     """The web app as the Procfile runs it: gunicorn with the eventlet worker."""
     port = free_port()
     env = {**os.environ, **dashboard_env(frappe_url, redis_url, SOCKETIO_ASYNC_MODE="eventlet")}
@@ -176,8 +177,54 @@ def web_server(frappe_url, redis_url):
     process = subprocess.Popen([*command, "dashboard:create_app()"], cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     wait_for_http(url + "/healthz", process)
+    return url, process
+
+
+@pytest.fixture(scope="session")
+def web_server(frappe_url, redis_url):
+    url, process = start_web(frappe_url, redis_url)
     yield url
     stop(process)
+
+
+def start_bridge(frappe_url: str, redis_url: str, frappe_redis_url: str, **overrides):
+    """A bridge process; with the Redis source, returns once it listens on Frappe's channel."""
+    env = {
+        **os.environ,
+        **dashboard_env(frappe_url, redis_url, FRAPPE_REDIS_URL=frappe_redis_url, **overrides),
+    }
+    source = redis.Redis.from_url(frappe_redis_url)
+    listeners = dict(source.pubsub_numsub("events"))[b"events"]
+    process = subprocess.Popen([sys.executable, "-m", "dashboard.bridge"], cwd=ROOT, env=env)
+    deadline = time.monotonic() + 20
+    while overrides.get("FRAPPE_REALTIME") != "socketio":
+        if dict(source.pubsub_numsub("events"))[b"events"] > listeners:
+            break
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the bridge did not start")
+        time.sleep(0.05)
+    return process
+
+
+@pytest.fixture(scope="session")
+def bridge(frappe_url, redis_url, frappe_redis_url):
+    process = start_bridge(frappe_url, redis_url, frappe_redis_url)
+    yield process
+    stop(process)
+
+
+def web_login(web_url: str, usr: str, pwd: str) -> requests.Session:
+    """A requests session logged in to the dashboard through its form."""
+    http = requests.Session()
+    page = http.get(web_url + "/login", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = http.post(
+        web_url + "/login",
+        data={"csrf_token": token, "usr": usr, "pwd": pwd, "next": "/"},
+        timeout=10,
+    )
+    assert response.ok and response.url.endswith("/"), response.text[:300]
+    return http
 
 
 @pytest.fixture(scope="session")

@@ -1,26 +1,12 @@
 """Under the deployed server (gunicorn + eventlet), a slow Frappe stalls nobody else."""
 
-import re
 import threading
 
-import requests
-
-
-def logged_in_session(web_server, usr, pwd) -> requests.Session:
-    http = requests.Session()
-    page = http.get(web_server + "/login", timeout=10).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = http.post(
-        web_server + "/login",
-        data={"csrf_token": token, "usr": usr, "pwd": pwd, "next": "/"},
-        timeout=10,
-    )
-    assert response.ok
-    return http
+from .conftest import web_login
 
 
 def test_slow_outlet_does_not_stall_other_pages(web_server, frappe_http):
-    http = logged_in_session(web_server, "Administrator", "admin")
+    http = web_login(web_server, "Administrator", "admin")
     # Warm the permission and figures of the outlet we will read while Frappe is slow.
     assert http.get(web_server + "/api/outlets/OUTLET-001/summary", timeout=10).ok
     frappe_http.as_service("POST", "/api/method/frappe_sim.set_delay", json={"seconds": 3})
