@@ -122,7 +122,15 @@ def too_many_attempts(exc):
     return login_page(error=message, status=429, headers={"Retry-After": str(retry_after)})
 
 
+REASONS = {
+    "session_expired": "Your session has ended. Please log in again.",
+    "logged_out": "You have logged out.",
+}
+
+
 def login_page(error=None, status=200, headers=None, usr=None):
+    if error is None and request.method == "GET":
+        error = REASONS.get(request.args.get("reason", ""))
     page = render_template(
         "login.html",
         error=error,
@@ -219,6 +227,6 @@ def logout():
         # Our session ends regardless; Frappe's expires on its own if it cannot be reached.
         with contextlib.suppress(FrappeError):
             frappe().logout(sid)
-    end_session_sockets(session.sid)
+    end_session_sockets(session.sid, reason="logged_out")
     end_session("You have logged out.")
     return redirect(url_for("auth.login"))

@@ -20,9 +20,11 @@ import redis
 import socketio
 
 from . import config
-from .events import KINDS, BadEvent, check_event, parse_channel_message
+from .cache import redis_key
+from .events import KINDS, SALE, BadEvent, check_event, parse_channel_message
 from .feed import HEARTBEAT_EVERY, HEARTBEAT_KEY, ROOMS_KEY, Feed
 from .frappe import FrappeClient, FrappeError
+from .outlets import PERIODS, figures_key
 
 log = logging.getLogger("dashboard.bridge")
 
@@ -108,6 +110,14 @@ class Bridge:
                 continue
             self.emitter.emit(sent["event"], sent, room=f"outlet:{event['outlet']}", namespace="/")
             self.count("accepted")
+            if event["kind"] == SALE:
+                self.forget_figures(event["outlet"])
+
+    def forget_figures(self, outlet: str) -> None:
+        """Cached figures no longer include every sale: the next page or snapshot asks Frappe."""
+        keys = [redis_key(figures_key(period, outlet)) for period in PERIODS]
+        with contextlib.suppress(redis.RedisError):
+            self.redis.delete(*keys)
 
     def reject(self, reason: str) -> None:
         self.count(f"bad:{reason}")

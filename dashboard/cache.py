@@ -24,6 +24,10 @@ class Cached:
     stale: bool = False
 
 
+def redis_key(key: str) -> str:
+    return f"cache:{key}"
+
+
 class SharedCache:
     def __init__(self, client: redis.Redis, *, keep_for: int, lock_timeout: float, wait: float):
         self.redis = client
@@ -68,7 +72,7 @@ class SharedCache:
         return self.write(key, value)
 
     def read(self, key: str) -> Cached | None:
-        raw = self.redis.get(f"cache:{key}")
+        raw = self.redis.get(redis_key(key))
         if raw is None:
             return None
         stored = json.loads(raw)
@@ -76,5 +80,5 @@ class SharedCache:
 
     def write(self, key: str, value) -> Cached:
         now = time.time()
-        self.redis.set(f"cache:{key}", json.dumps({"value": value, "at": now}), ex=self.keep_for)
+        self.redis.set(redis_key(key), json.dumps({"value": value, "at": now}), ex=self.keep_for)
         return Cached(value, now)

@@ -152,7 +152,10 @@ def bridge_status() -> dict:
 
 
 def end_session_sockets(session_id: str, reason: str = "session_expired") -> None:
-    """Close every socket of one of our sessions, in any web process, telling the page why."""
+    """Close every socket of one of our sessions, in any web process, telling the page why.
+
+    The event is always `session_expired`; `reason` says whether it expired or was logged out.
+    """
     key = session_sockets_key(session_id)
     try:
         socket_ids = [sid.decode() for sid in store().smembers(key)]
@@ -160,7 +163,7 @@ def end_session_sockets(session_id: str, reason: str = "session_expired") -> Non
     except redis.RedisError:
         return
     for sid in socket_ids:
-        socketio.emit(reason, {"reason": reason}, to=sid)
+        socketio.emit("session_expired", {"reason": reason}, to=sid)
         socketio.server.disconnect(sid, namespace="/")
 
 

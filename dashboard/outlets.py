@@ -70,7 +70,7 @@ class Outlets:
     def summary(self, user: str, sid: str, outlet: str, period: str) -> dict:
         label = self.check_access(user, sid, outlet)
         cached = self.cache.get(
-            f"figures:{period}:{outlet}",
+            figures_key(period, outlet),
             lambda: clean_figures(
                 self.frappe.call(DASHBOARD_METHOD, sid=sid, outlet=outlet, period=period)
             ),
@@ -93,6 +93,10 @@ class Outlets:
             return self.cache.get("site:time_zone", self.frappe.time_zone, fresh_for=86400).value
         except FrappeError:
             return "UTC"
+
+
+def figures_key(period: str, outlet: str) -> str:
+    return f"figures:{period}:{outlet}"
 
 
 def permission_key(user: str, outlet: str) -> str:

@@ -80,3 +80,64 @@ def test_pages_fit_a_phone(browser, web_server):
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
     context.close()
+
+
+def logged_in_page(browser, web_server, usr, pwd):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(web_server + "/login")
+    page.fill("input[name=usr]", usr)
+    page.fill("input[name=pwd]", pwd)
+    page.click("button[type=submit]")
+    expect(page.get_by_role("heading", name="Your outlets")).to_be_visible()
+    return page
+
+
+def submit(frappe_http, outlet, items):
+    response = frappe_http.as_service(
+        "POST",
+        "/api/method/frappe_sim.submit_pos_invoice",
+        json={"outlet": outlet, "items": items},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["message"]["name"]
+
+
+def test_a_sale_appears_live_only_where_allowed(browser, web_server, bridge, frappe_http):
+    manager1 = logged_in_page(browser, web_server, "manager1@example.com", "manager1")
+    manager2 = logged_in_page(browser, web_server, "manager2@example.com", "manager2")
+    dialogs = []
+    for page in (manager1, manager2):
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    manager1.goto(web_server + "/outlets/OUTLET-001")
+    manager2.goto(web_server + "/outlets/OUTLET-002")
+    for page in (manager1, manager2):
+        expect(page.locator("#live-badge")).to_have_attribute("data-state", "live")
+    count_before = int(manager1.get_by_test_id("invoice-count").inner_text().replace(",", ""))
+
+    invoice = submit(frappe_http, "OUTLET-001", [{"item_code": "MUFFIN-01", "qty": 2}])
+    sale = manager1.locator(f'li.sale[data-invoice="{invoice}"]')
+    expect(sale).to_be_visible(timeout=2000)
+    expect(sale).to_contain_text("Blueberry Muffin")
+    expect(sale).to_contain_text("₹300.00")
+    expect(manager1.get_by_test_id("invoice-count")).to_have_text(f"{count_before + 1:,}")
+    expect(manager1.locator("#live-badge")).to_contain_text("last sale")
+
+    theirs = submit(frappe_http, "OUTLET-002", [{"item_code": "TEA-01", "qty": 1}])
+    expect(manager2.locator(f'li.sale[data-invoice="{theirs}"]')).to_be_visible(timeout=2000)
+    # In order behind OUTLET-002's sale: had OUTLET-001's leaked, it would be on the page.
+    expect(manager2.locator(f'li.sale[data-invoice="{invoice}"]')).to_have_count(0)
+    assert dialogs == []
+    for page in (manager1, manager2):
+        page.context.close()
+
+
+def test_overview_ticks_live(browser, web_server, bridge, frappe_http):
+    page = logged_in_page(browser, web_server, "manager2@example.com", "manager2")
+    row = page.locator('tr[data-outlet="OUTLET-003"]')
+    expect(row.locator("td[data-field=invoice_count] .loading")).to_have_count(0)
+    expect(page.locator("#live-badge")).to_have_attribute("data-state", "live")
+    before = int(row.get_attribute("data-invoice_count"))
+    submit(frappe_http, "OUTLET-003", [{"item_code": "SALAD-01", "qty": 1}])
+    expect(row).to_have_attribute("data-invoice_count", str(before + 1), timeout=2000)
+    page.context.close()

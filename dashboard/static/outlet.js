@@ -1,20 +1,97 @@
-// The outlet page: a bar chart of the top items, drawn from the figures the server rendered.
+// The outlet page: a chart of the top items, and figures and a sales feed that update live.
 (function () {
   "use strict";
+  const page = document.querySelector("[data-live-outlet]");
+  if (!page) return;
+  const outlet = page.dataset.liveOutlet;
+  const period = page.dataset.period;
+  const money = new Intl.NumberFormat(page.dataset.locale, { style: "currency", currency: page.dataset.currency });
+  const count = new Intl.NumberFormat(page.dataset.locale);
+  const FEED_SIZE = 50;
+  const figures = { total: Number(page.dataset.total), invoices: Number(page.dataset.invoices) };
+
   const holder = document.getElementById("top-items-chart");
   const source = document.getElementById("top-items-data");
-  if (!holder || !source || typeof frappe === "undefined") return;
-  const items = JSON.parse(source.textContent);
-  new frappe.Chart(holder, {
-    type: "bar",
-    height: 260,
-    colors: ["#2490ef"],
-    data: {
-      labels: items.map((item) => item.item_name),
-      datasets: [{ name: "Amount", values: items.map((item) => item.total_amount) }],
+  if (holder && source && typeof frappe !== "undefined") {
+    const items = JSON.parse(source.textContent);
+    new frappe.Chart(holder, {
+      type: "bar",
+      height: 260,
+      colors: ["#2490ef"],
+      data: {
+        labels: items.map((item) => item.item_name),
+        datasets: [{ name: "Amount", values: items.map((item) => item.total_amount) }],
+      },
+      axisOptions: { xAxisMode: "tick", xIsSeries: false },
+      barOptions: { spaceRatio: 0.4 },
+      animate: false, // draw at once: the figures are already final
+    });
+  }
+
+  function text(selector, value) {
+    const element = document.querySelector(selector);
+    if (element) element.textContent = value;
+  }
+
+  function showFigures() {
+    text('[data-testid="total-sales"]', money.format(figures.total));
+    text('[data-testid="invoice-count"]', count.format(figures.invoices));
+    text('[data-testid="avg-order"]', money.format(figures.invoices ? figures.total / figures.invoices : 0));
+    const now = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    document.querySelectorAll(".figure .as-of").forEach((element) => (element.textContent = `as of ${now}`));
+  }
+
+  const feed = document.getElementById("live-feed");
+  const empty = document.getElementById("live-feed-empty");
+
+  function addSale(sale) {
+    const row = document.createElement("li");
+    row.className = "sale";
+    row.dataset.invoice = sale.invoice;
+    const head = document.createElement("div");
+    head.className = "sale-head";
+    const amount = document.createElement("strong");
+    amount.textContent = money.format(sale.grand_total);
+    const when = document.createElement("time");
+    when.textContent = sale.timestamp ? sale.timestamp.slice(11, 19) : "";
+    const invoice = document.createElement("span");
+    invoice.className = "invoice";
+    invoice.textContent = sale.invoice;
+    head.append(amount, invoice, when);
+    const items = document.createElement("ul");
+    items.className = "sale-items";
+    for (const item of sale.items) {
+      const line = document.createElement("li");
+      line.textContent = `${count.format(item.qty)} × ${item.item} — ${money.format(item.amount)}`;
+      items.append(line);
+    }
+    row.append(head, items);
+    feed.prepend(row);
+    while (feed.children.length > FEED_SIZE) feed.lastElementChild.remove();
+    empty.hidden = true;
+  }
+
+  window.LiveSales({
+    outlets: [outlet],
+    badge: document.getElementById("live-badge"),
+    onNotice: (message) => text("#live-notice", message),
+    refresh: () => window.fetchSummary(page.dataset.summaryUrl),
+    onSnapshot(_outlet, summary) {
+      if (period !== "daily" && summary.period !== period) return;
+      figures.total = summary.total_sales;
+      figures.invoices = summary.invoice_count;
+      showFigures();
     },
-    axisOptions: { xAxisMode: "tick", xIsSeries: false },
-    barOptions: { spaceRatio: 0.4 },
-    animate: false, // draw at once: the figures are already final
+    onEvent(event, replayed) {
+      if (event.event === "live_pos_sale") {
+        addSale(event);
+        if (replayed) return;
+        figures.invoices += 1;
+        if (period !== "daily") figures.total += event.grand_total;
+      } else if (!replayed && period === "daily" && event.daily_total !== null) {
+        figures.total = event.daily_total;
+      } else return;
+      showFigures();
+    },
   });
 })();

@@ -1,58 +1,51 @@
-// The overview: fill in each outlet's figures for today, a few requests at a time, and sort.
+// The overview: today's figures of every outlet, live, and sortable by any column.
 (function () {
   "use strict";
   const table = document.querySelector("table.outlets");
   if (!table) return;
-  const money = new Intl.NumberFormat(table.dataset.locale, {
-    style: "currency",
-    currency: table.dataset.currency,
-  });
+  const money = new Intl.NumberFormat(table.dataset.locale, { style: "currency", currency: table.dataset.currency });
   const count = new Intl.NumberFormat(table.dataset.locale);
   const rows = Array.from(table.tBodies[0].rows);
-  const PARALLEL = 4;
+  const byOutlet = new Map(rows.map((row) => [row.dataset.outlet, row]));
 
-  function show(row, summary) {
+  function show(row) {
+    const total = Number(row.dataset.total_sales);
+    const invoices = Number(row.dataset.invoice_count);
+    row.dataset.avg_order_value = String(invoices ? total / invoices : 0);
     const cells = {
-      total_sales: money.format(summary.total_sales),
-      invoice_count: count.format(summary.invoice_count),
-      avg_order_value: money.format(summary.avg_order_value),
+      total_sales: money.format(total),
+      invoice_count: count.format(invoices),
+      avg_order_value: money.format(Number(row.dataset.avg_order_value)),
     };
-    for (const [field, text] of Object.entries(cells)) {
-      const cell = row.querySelector(`[data-field="${field}"]`);
-      cell.textContent = text;
-      row.dataset[field] = String(summary[field]);
-    }
-    row.classList.toggle("stale", summary.stale);
-    if (summary.stale) row.title = "Frappe is not answering: last known figures";
-  }
-
-  function fail(row, text) {
-    for (const cell of row.querySelectorAll("[data-field]")) {
-      cell.textContent = "—";
-      cell.title = text;
+    for (const [field, value] of Object.entries(cells)) {
+      row.querySelector(`[data-field="${field}"]`).textContent = value;
     }
   }
 
-  async function load(row) {
-    try {
-      const response = await fetch(row.dataset.summaryUrl, { headers: { Accept: "application/json" } });
-      if (response.status === 401) {
-        window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname));
-        return;
+  window.LiveSales({
+    outlets: Array.from(byOutlet.keys()),
+    badge: document.getElementById("live-badge"),
+    onNotice: (message) => (document.getElementById("live-notice").textContent = message),
+    refresh: (outlet) => window.fetchSummary(byOutlet.get(outlet).dataset.summaryUrl),
+    onSnapshot(outlet, summary) {
+      const row = byOutlet.get(outlet);
+      row.dataset.total_sales = String(summary.total_sales);
+      row.dataset.invoice_count = String(summary.invoice_count);
+      row.classList.toggle("stale", summary.stale);
+      row.title = summary.stale ? "Frappe is not answering: last known figures" : "";
+      show(row);
+    },
+    onEvent(event, replayed) {
+      const row = byOutlet.get(event.outlet);
+      if (!row || replayed || row.dataset.total_sales === undefined) return;
+      if (event.event === "live_pos_sale") {
+        row.dataset.invoice_count = String(Number(row.dataset.invoice_count) + 1);
+      } else if (event.daily_total !== null) {
+        row.dataset.total_sales = String(event.daily_total);
       }
-      const body = await response.json();
-      if (response.ok) show(row, body);
-      else fail(row, body.message || body.error || "Could not load the figures");
-    } catch (error) {
-      fail(row, "Could not reach the dashboard");
-    }
-  }
-
-  async function worker(queue) {
-    while (queue.length) await load(queue.shift());
-  }
-  const queue = rows.slice();
-  for (let i = 0; i < PARALLEL; i++) worker(queue);
+      show(row);
+    },
+  });
 
   let sortedBy = null;
   let ascending = true;

@@ -1,0 +1,132 @@
+// Live sales for the outlets on a page: subscribe, replay what was missed, show the state.
+// Used by the outlet page and the overview. Text from events is only ever set as text.
+(function () {
+  "use strict";
+  const OFFLINE_AFTER_MS = 10000;
+  const STATUS_EVERY_MS = 5000;
+  const REFRESH_EVERY_MS = 30000; // figures from Frappe while the live feed is not live
+
+  function compareIds(a, b) {
+    const [am, as] = a.split("-").map(BigInt);
+    const [bm, bs] = b.split("-").map(BigInt);
+    return am === bm ? (as > bs) - (as < bs) : (am > bm) - (am < bm);
+  }
+
+  function clock(date) {
+    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+
+  // options: outlets (names), onSnapshot(outlet, summary), onEvent(event, replayed),
+  // refresh(outlet) -> Promise of a summary, badge (element), onNotice(text)
+  window.LiveSales = function LiveSales(options) {
+    const lastId = new Map();
+    const badge = options.badge;
+    let lastEventAt = null;
+    let bridgeAlive = true;
+    let disconnectedAt = null;
+
+    const socket = io({
+      transports: ["websocket", "polling"],
+      reconnectionDelay: 1000,
+      reconnectionDelayMax: 15000,
+      randomizationFactor: 0.5,
+    });
+
+    function setBadge(state, text) {
+      if (!badge) return;
+      badge.dataset.state = state;
+      badge.textContent = text;
+    }
+
+    function showState() {
+      const last = lastEventAt ? ` · last sale ${clock(lastEventAt)}` : "";
+      if (socket.connected && bridgeAlive) setBadge("live", `Live${last}`);
+      else if (socket.connected) setBadge("paused", `Paused: no live feed from Frappe${last}`);
+      else if (disconnectedAt && Date.now() - disconnectedAt > OFFLINE_AFTER_MS)
+        setBadge("offline", `Offline since ${clock(new Date(disconnectedAt))}${last}`);
+      else setBadge("reconnecting", `Reconnecting…${last}`);
+    }
+
+    function accept(event, replayed) {
+      const last = lastId.get(event.outlet);
+      if (last && compareIds(event.id, last) <= 0) return; // seen already
+      lastId.set(event.outlet, event.id);
+      if (!replayed && event.event === "live_pos_sale") lastEventAt = new Date();
+      options.onEvent(event, replayed);
+    }
+
+    function subscribe(outlet) {
+      socket.emit("subscribe", { outlet, after: lastId.get(outlet) || null }, (ack) => {
+        if (!ack || !ack.ok) {
+          const why = { forbidden: "You no longer have access to", not_found: "There is no outlet" };
+          if (ack && why[ack.error]) options.onNotice(`${why[ack.error]} ${outlet}.`);
+          return;
+        }
+        if (ack.snapshot) options.onSnapshot(outlet, ack.snapshot);
+        // Totals come from the snapshot; replayed events only fill the list of sales.
+        for (const event of ack.events) accept(event, true);
+        if (ack.last_id) lastId.set(outlet, ack.last_id);
+        bridgeAlive = ack.bridge.alive;
+        showState();
+      });
+    }
+
+    socket.on("connect", () => {
+      disconnectedAt = null;
+      options.outlets.forEach(subscribe);
+      showState();
+    });
+    socket.on("disconnect", () => {
+      disconnectedAt = disconnectedAt || Date.now();
+      showState();
+    });
+    socket.on("connect_error", () => {
+      disconnectedAt = disconnectedAt || Date.now();
+      showState();
+    });
+    socket.on("live_pos_sale", (event) => accept(event, false));
+    socket.on("daily_sales_update", (event) => accept(event, false));
+    socket.on("resync", (message) => subscribe(message.outlet));
+    socket.on("forbidden", (message) => options.onNotice(`You no longer have access to ${message.outlet}.`));
+    let leaving = false; // this tab is already navigating away (e.g. it is the one logging out)
+    window.addEventListener("beforeunload", () => (leaving = true));
+    socket.on("session_expired", (message) => {
+      if (leaving) return;
+      const reason = message && message.reason === "logged_out" ? "logged_out" : "session_expired";
+      const next = window.location.pathname + window.location.search;
+      window.location.assign(`/login?reason=${reason}&next=${encodeURIComponent(next)}`);
+    });
+
+    setInterval(() => {
+      if (socket.connected) {
+        socket.emit("status", null, (answer) => {
+          bridgeAlive = Boolean(answer && answer.bridge && answer.bridge.alive);
+          showState();
+        });
+      } else showState();
+    }, STATUS_EVERY_MS);
+
+    setInterval(() => {
+      if (socket.connected && bridgeAlive) return;
+      for (const outlet of options.outlets) {
+        options.refresh(outlet).then((summary) => summary && options.onSnapshot(outlet, summary));
+      }
+    }, REFRESH_EVERY_MS);
+
+    return socket;
+  };
+
+  // Fetch one outlet's summary as JSON; null when it cannot be had right now.
+  window.fetchSummary = async function fetchSummary(url) {
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
+      if (response.status === 401) {
+        window.location.assign(`/login?reason=session_expired&next=${encodeURIComponent(window.location.pathname)}`);
+        return null;
+      }
+      return response.ok ? await response.json() : null;
+    } catch (error) {
+      return null;
+    }
+  };
+})();
