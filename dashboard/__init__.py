@@ -97,7 +97,9 @@ def register_formats(app: Flask, settings: config.Settings) -> None:
         return format_time(moment, "HH:mm:ss", locale=settings.locale)
 
     app.jinja_env.globals.update(
-        locale=settings.locale.replace("_", "-"), currency=settings.currency
+        locale=settings.locale.replace("_", "-"),
+        currency=settings.currency,
+        site_time_zone=app.extensions["outlets"].time_zone,
     )
 
 

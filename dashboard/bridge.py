@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import redis
 import socketio
@@ -52,7 +53,9 @@ class Bridge:
         self.settings = settings
         self.frappe = FrappeClient(settings)
         self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
-        self.feed = Feed(self.redis, settings.feed_max_len, self.site_time_zone())
+        self.feed = Feed(self.redis, settings.feed_max_len, settings.time_zone or "UTC")
+        self.zone_known = bool(settings.time_zone)
+        self.zone_asked_at = -60.0
         # Flask-SocketIO listens on its own channel name, not python-socketio's default.
         self.emitter = socketio.RedisManager(
             settings.redis_url, channel="flask-socketio", write_only=True
@@ -63,14 +66,16 @@ class Bridge:
         self.redis_ok = True
         self.next_beat = 0.0
 
-    def site_time_zone(self) -> str:
-        if self.settings.time_zone:
-            return self.settings.time_zone
+    def learn_time_zone(self) -> None:
+        """Ask Frappe for the site's time zone (days roll over by it) until it answers."""
+        if self.zone_known or time.monotonic() - self.zone_asked_at < 60:
+            return
+        self.zone_asked_at = time.monotonic()
         try:
-            return self.frappe.time_zone()
+            self.feed.zone = ZoneInfo(self.frappe.time_zone())
+            self.zone_known = True
         except FrappeError:
-            log.warning("Frappe did not say its time zone; days roll over at UTC midnight")
-            return "UTC"
+            log.warning("Frappe did not say its time zone yet; using UTC meanwhile")
 
     # -- events -------------------------------------------------------------------------------
 
@@ -138,6 +143,7 @@ class Bridge:
         if time.monotonic() < self.next_beat:
             return
         self.next_beat = time.monotonic() + HEARTBEAT_EVERY
+        self.learn_time_zone()
         try:
             self.redis.set(HEARTBEAT_KEY, repr(time.time()), ex=int(HEARTBEAT_EVERY * 5))
         except redis.RedisError as exc:

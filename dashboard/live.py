@@ -175,11 +175,12 @@ def start_sweeper(app) -> None:
 
 
 def sweep_forever(app) -> None:
+    every = app.extensions["settings"].live_recheck_seconds
     while True:
-        socketio.sleep(RECHECK_EVERY)
+        socketio.sleep(min(RECHECK_EVERY, every / 2))
         with app.app_context():
             try:
-                recheck_sockets(app.extensions["settings"].live_recheck_seconds)
+                recheck_sockets(every)
             except Exception:  # the sweeper must outlive any one bad round
                 log.exception("re-checking live sockets failed")
 

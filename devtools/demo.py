@@ -1,7 +1,8 @@
 """`make demo`: the whole system on this machine with the demo Frappe, run by honcho.
 
-Starts a private Redis for us and one standing in for Frappe's (under ./var/) unless REDIS_URL
-is set, the demo Frappe, the web app, and prints where to log in. Ctrl-C stops everything.
+Starts a private Redis for us (unless REDIS_URL is set) and one standing in for Frappe's, both
+under ./var/, the demo Frappe with a sales generator, the web app, the bridge, and prints where
+to log in. Ctrl-C stops everything.
 """
 
 import os
@@ -34,6 +35,7 @@ def procfile(web_port: int, frappe_port: int, env: dict) -> str:
         f"{shlex.quote(str(Path(sys.executable).parent / 'gunicorn'))} -k eventlet -w 1"
         f" -b 127.0.0.1:{web_port} 'dashboard:create_app()'"
     )
+    lines["bridge"] = f"{python} -m dashboard.bridge"
     lines["banner"] = f"{python} -m devtools.banner http://127.0.0.1:{web_port}"
     return "".join(f"{name}: {command}\n" for name, command in lines.items())
 

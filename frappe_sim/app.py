@@ -7,7 +7,7 @@ import secrets
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -394,6 +394,16 @@ def create_app(state: SimState) -> Flask:
         state.delay = min(max(float(args.get("seconds") or 0), 0.0), 120.0)
         return {"delay": state.delay}
 
+    def set_user_outlets(args):
+        """For tests: change which outlets a user may read (User Permissions)."""
+        require_manager()
+        user = data.USERS.get(str(args.get("user")))
+        outlets = parse_json_arg(args.get("outlets"), None)
+        if user is None or not isinstance(outlets, list):
+            raise FrappeException(417, "ValidationError", "user and outlets are required")
+        data.USERS[user.name] = replace(user, outlets=frozenset(map(str, outlets)))
+        return {"user": user.name, "outlets": sorted(map(str, outlets))}
+
     def require_manager():
         if g.user.outlets is not None:
             raise FrappeException(403, "PermissionError", "Not permitted")
@@ -417,6 +427,7 @@ def create_app(state: SimState) -> Flask:
         # For tests: how many calls each endpoint got, and a slow-Frappe mode.
         "frappe_sim.call_counts": (call_counts, False, {"GET"}),
         "frappe_sim.set_delay": (set_delay, False, {"POST"}),
+        "frappe_sim.set_user_outlets": (set_user_outlets, False, {"POST"}),
     }
     return app
 

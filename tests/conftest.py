@@ -1,8 +1,10 @@
 """Real parts for the tests: a private Redis, the demo Frappe over HTTP, the web app."""
 
+import contextlib
 import itertools
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -40,8 +42,7 @@ def stop(process: subprocess.Popen) -> None:
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        crash(process)
 
 
 @pytest.fixture(scope="session")
@@ -168,16 +169,29 @@ def login(client, usr="manager1@example.com", pwd="manager1", next_url="", **ext
     return client.post("/login", data=form)
 
 
-def start_web(frappe_url: str, redis_url: str) -> tuple[str, subprocess.Popen]:
+def start_web(frappe_url: str, redis_url: str, **overrides) -> tuple[str, subprocess.Popen]:
     """The web app as the Procfile runs it: gunicorn with the eventlet worker."""
     port = free_port()
-    env = {**os.environ, **dashboard_env(frappe_url, redis_url, SOCKETIO_ASYNC_MODE="eventlet")}
+    settings = dashboard_env(frappe_url, redis_url, SOCKETIO_ASYNC_MODE="eventlet", **overrides)
+    env = {**os.environ, **settings}
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     command = [gunicorn, "-k", "eventlet", "-w", "1", "-b", f"127.0.0.1:{port}"]
-    process = subprocess.Popen([*command, "dashboard:create_app()"], cwd=ROOT, env=env)
+    process = subprocess.Popen(
+        [*command, "dashboard:create_app()"], cwd=ROOT, env=env, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}"
     wait_for_http(url + "/healthz", process)
     return url, process
+
+
+def crash(process: subprocess.Popen) -> None:
+    """Kill a process (and its children, when it leads its own group), as a crash would."""
+    with contextlib.suppress(ProcessLookupError):
+        if os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+    process.wait()
 
 
 @pytest.fixture(scope="session")

@@ -141,3 +141,31 @@ def test_overview_ticks_live(browser, web_server, bridge, frappe_http):
     submit(frappe_http, "OUTLET-003", [{"item_code": "SALAD-01", "qty": 1}])
     expect(row).to_have_attribute("data-invoice_count", str(before + 1), timeout=2000)
     page.context.close()
+
+
+def test_badge_says_paused_without_a_bridge(browser, frappe_url, frappe_redis_url, tmp_path):
+    from devtools.redis_server import free_port, start_redis
+
+    from .conftest import crash, start_bridge, start_web, stop
+
+    port = free_port()
+    own_redis = start_redis(port, tmp_path)  # a Redis no bridge writes to yet
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    web_url, web = start_web(frappe_url, redis_url)
+    bridge = None
+    try:
+        page = logged_in_page(browser, web_url, "manager1@example.com", "manager1")
+        page.goto(web_url + "/outlets/OUTLET-001")
+        badge = page.locator("#live-badge")
+        expect(badge).to_have_attribute("data-state", "paused")
+        expect(badge).to_contain_text("Paused")
+        bridge = start_bridge(frappe_url, redis_url, frappe_redis_url)
+        expect(badge).to_have_attribute("data-state", "live", timeout=10_000)
+        crash(web)  # the web process dies: the page notices and keeps retrying
+        expect(badge).to_have_attribute("data-state", "reconnecting", timeout=10_000)
+        page.context.close()
+    finally:
+        if bridge:
+            stop(bridge)
+        stop(web)
+        stop(own_redis)

@@ -348,3 +348,77 @@ def test_two_web_processes_share_rooms_and_logouts(
         assert here.sio.connected
     finally:
         stop(second)
+
+
+@pytest.fixture
+def quick_recheck_web(frappe_url, redis_url):
+    """A web process that asks Frappe again about long-lived sockets every second."""
+    url, process = start_web(
+        frappe_url, redis_url, LIVE_RECHECK_SECONDS="1", PERMISSION_CACHE_SECONDS="1"
+    )
+    yield url
+    stop(process)
+
+
+def set_outlets(frappe_http, user, outlets):
+    response = frappe_http.as_service(
+        "POST", "/api/method/frappe_sim.set_user_outlets", json={"user": user, "outlets": outlets}
+    )
+    assert response.ok, response.text
+
+
+def test_revoked_access_leaves_the_room(quick_recheck_web, live_client, frappe_http):
+    client = live_client("manager2@example.com", "manager2", web_url=quick_recheck_web)
+    assert client.subscribe("OUTLET-003")["ok"] and client.subscribe("OUTLET-002")["ok"]
+    set_outlets(frappe_http, "manager2@example.com", ["OUTLET-002"])
+    try:
+        client.wait_for(lambda e, d: e == "forbidden" and d["outlet"] == "OUTLET-003", 10)
+        hidden = submit_sale(frappe_http, "OUTLET-003")
+        shown = submit_sale(frappe_http, "OUTLET-002")
+        client.wait_for(sale_of(shown))
+        assert hidden not in [sale["invoice"] for sale in client.sales()]
+    finally:
+        set_outlets(frappe_http, "manager2@example.com", ["OUTLET-002", "OUTLET-003"])
+
+
+def test_session_ended_at_frappe_closes_the_sockets(quick_recheck_web, live_client, frappe_http):
+    client = live_client("manager2@example.com", "manager2", web_url=quick_recheck_web)
+    assert client.subscribe("OUTLET-002")["ok"]
+    frappe_http.as_service(
+        "POST", "/api/method/frappe_sim.expire_sessions", json={"user": "manager2@example.com"}
+    )
+    _, message = client.wait_for(lambda e, d: e == "session_expired", 10)
+    assert message == {"reason": "session_expired"}
+
+
+def test_bridge_resubscribes_after_frappes_redis_restarts(
+    live_client, frappe_url, redis_url, tmp_path
+):
+    from devtools.redis_server import free_port, start_redis
+
+    port = free_port()
+    frappe_redis = start_redis(port, tmp_path / "one")
+    url = f"redis://127.0.0.1:{port}/0"
+    bridge = start_bridge(frappe_url, redis_url, url)
+    try:
+        client = live_client("Administrator", "admin")
+        client.subscribe("Connaught Place")
+        stop(frappe_redis)
+        frappe_redis = start_redis(port, tmp_path / "two")
+        client.wait_for(lambda e, d: e == "resync" and d["outlet"] == "Connaught Place", 15)
+        deadline = time.monotonic() + 15
+        while dict(redis.Redis.from_url(url).pubsub_numsub("events"))[b"events"] == 0:
+            assert time.monotonic() < deadline, "the bridge did not subscribe again"
+            time.sleep(0.05)
+        sale = frappe_sale(outlet="Connaught Place")
+        publish_raw(url, sale)
+        client.wait_for(sale_of(sale["message"]["invoice"]))
+    finally:
+        stop(bridge)
+        stop(frappe_redis)
+
+
+def test_bridge_stops_cleanly_on_sigterm(frappe_url, redis_url, frappe_redis_url):
+    bridge = start_bridge(frappe_url, redis_url, frappe_redis_url)
+    bridge.terminate()
+    assert bridge.wait(timeout=10) == 0

@@ -12,9 +12,14 @@
     return am === bm ? (as > bs) - (as < bs) : (am > bm) - (am < bm);
   }
 
+  // Clock times in the site's time zone, as the server renders them.
   function clock(date) {
-    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    return date.toLocaleTimeString(document.body.dataset.locale, {
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+      timeZone: document.body.dataset.timeZone,
+    });
   }
+  window.siteClock = clock;
 
   // options: outlets (names), onSnapshot(outlet, summary), onEvent(event, replayed),
   // refresh(outlet) -> Promise of a summary, badge (element), onNotice(text)

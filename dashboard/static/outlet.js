@@ -37,7 +37,7 @@
     text('[data-testid="total-sales"]', money.format(figures.total));
     text('[data-testid="invoice-count"]', count.format(figures.invoices));
     text('[data-testid="avg-order"]', money.format(figures.invoices ? figures.total / figures.invoices : 0));
-    const now = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    const now = window.siteClock(new Date());
     document.querySelectorAll(".figure .as-of").forEach((element) => (element.textContent = `as of ${now}`));
   }
 
