@@ -26,7 +26,7 @@ APPEND = """
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[4]) == false then
   return false
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[1])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '*', 'event', ARGV[1])
 redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3])
 if redis.call('HGET', KEYS[3], 'date') ~= ARGV[5] then
   redis.call('DEL', KEYS[3])

@@ -421,3 +421,65 @@ def test_sales_generator_publishes_sales(frappe_redis_url):
     finally:
         stop(process)
         pubsub.close()
+
+
+def socket_client(frappe_url, headers, namespace=f"/{SITE}"):
+    """Connect to the demo Frappe's realtime server; the client and its received events."""
+    import socketio
+
+    received, refusals = [], []
+    client = socketio.Client(reconnection=False)
+    client.on("*", lambda event, data=None: received.append((event, data)), namespace=namespace)
+    client.on("connect_error", refusals.append, namespace=namespace)
+    try:
+        client.connect(frappe_url, headers=headers, namespaces=[namespace], transports=["polling"])
+    except socketio.exceptions.ConnectionError as exc:
+        client.disconnect()
+        raise socketio.exceptions.ConnectionError(str(refusals)) from exc
+    return client, received
+
+
+@pytest.mark.parametrize(
+    ("headers", "namespace", "refusal"),
+    [
+        ({}, f"/{SITE}", "No cookie transmitted."),
+        ({"Authorization": "token demo_api_key:demo_api_secret"}, f"/{SITE}",
+         "No cookie transmitted."),
+        ({"Cookie": "x=1", "Origin": "http://elsewhere.example"}, f"/{SITE}", "Invalid origin"),
+        ({"Cookie": "x=1"}, "/nope.localhost", "Invalid namespace"),
+    ],
+)  # fmt: skip
+def test_realtime_server_refuses_like_frappe(frappe_url, headers, namespace, refusal):
+    import socketio
+
+    origin = {"Origin": frappe_url} if "Origin" not in headers else {}
+    with pytest.raises(socketio.exceptions.ConnectionError, match=refusal):
+        socket_client(frappe_url, {**origin, **headers}, namespace)
+
+
+def test_realtime_sends_every_sale_to_system_users_only(frappe_url, frappe_http):
+    """Frappe's leak, reproduced: manager1 (one outlet) gets every outlet's sales."""
+    origin = {"Origin": frappe_url}
+    manager1 = frappe_http.sid("manager1@example.com", "manager1")
+    website = frappe_http.sid("website@example.com", "website")
+    leaky, leaked = socket_client(frappe_url, {**origin, "Cookie": f"sid={manager1}"})
+    guest, guest_got = socket_client(frappe_url, {**origin, "Cookie": f"sid={website}"})
+    token, token_got = socket_client(
+        frappe_url,
+        {**origin, "Cookie": "x=1", "Authorization": "token demo_api_key:demo_api_secret"},
+    )
+    try:
+        frappe_http.as_service(
+            "POST",
+            "/api/method/frappe_sim.submit_pos_invoice",
+            json={"outlet": "OUTLET-002", "items": [{"item_code": "TEA-01", "qty": 1}]},
+        )
+        deadline = time.monotonic() + 5
+        while len([e for e in leaked if e[0] == "daily_sales_update"]) < 1:
+            assert time.monotonic() < deadline, leaked
+            time.sleep(0.02)
+        assert any(e == "live_pos_sale" and d["outlet"] == "OUTLET-002" for e, d in leaked)
+        assert guest_got == [] and token_got == []
+    finally:
+        for client in (leaky, guest, token):
+            client.disconnect()
