@@ -1,7 +1,10 @@
 """Franchise Dashboard: a realtime sales dashboard for franchise businesses on Frappe."""
 
+import hashlib
 import logging
 from datetime import datetime, timedelta
+from importlib import metadata
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import redis
@@ -14,10 +17,12 @@ from . import (
     auth,
     config,
     live,  # noqa: F401 -- registers the Socket.IO handlers
+    tv,
     views,
 )
 from .auth import wants_json
 from .cache import SharedCache
+from .displays import Displays
 from .extensions import csrf, limiter, server_session, socketio
 from .feed import Feed
 from .frappe import FrappeClient, FrappeError, FrappeUnavailable
@@ -60,6 +65,8 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     )
     app.extensions["outlets"] = Outlets(frappe, cache, settings)
     app.extensions["feed"] = Feed(app.config["SESSION_REDIS"])
+    app.extensions["displays"] = Displays(app.config["SESSION_REDIS"])
+    app.config["APP_VERSION"] = app_version()
 
     server_session.init_app(app)
     csrf.init_app(app)
@@ -75,9 +82,19 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     app.context_processor(lambda: {"manager": auth.current_manager()})
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(tv.bp)
     register_error_pages(app)
     register_formats(app, settings)
     return app
+
+
+def app_version() -> str:
+    """The package version and a digest of what browsers load: TVs reload when it changes."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted([*package.glob("static/*.*"), *package.glob("templates/*.html")]):
+        digest.update(path.read_bytes())
+    return f"{metadata.version('franchise-dashboard')}+{digest.hexdigest()[:10]}"
 
 
 def register_formats(app: Flask, settings: config.Settings) -> None:
@@ -95,6 +112,17 @@ def register_formats(app: Flask, settings: config.Settings) -> None:
     def clock(iso_time, zone):
         moment = datetime.fromisoformat(iso_time).astimezone(ZoneInfo(zone))
         return format_time(moment, "HH:mm:ss", locale=settings.locale)
+
+    @app.template_filter("since")
+    def since(moment, now):
+        seconds = max(0, int(now - moment))
+        if seconds < 60:
+            return "just now"
+        if seconds < 3600:
+            return f"{seconds // 60} min ago"
+        if seconds < 86400:
+            return f"{seconds // 3600} h ago"
+        return f"{seconds // 86400} days ago"
 
     app.jinja_env.globals.update(
         locale=settings.locale.replace("_", "-"),

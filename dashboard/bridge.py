@@ -22,7 +22,7 @@ import socketio
 
 from . import config
 from .cache import redis_key
-from .events import KINDS, SALE, BadEvent, check_event, parse_channel_message
+from .events import KINDS, SALE, BadEvent, check_event, parse_channel_message, public_copy
 from .feed import HEARTBEAT_EVERY, HEARTBEAT_KEY, ROOMS_KEY, Feed
 from .frappe import FrappeClient, FrappeError
 from .outlets import PERIODS, figures_key
@@ -113,10 +113,15 @@ class Bridge:
             if sent is None:
                 self.count("duplicate")
                 continue
-            self.emitter.emit(sent["event"], sent, room=f"outlet:{event['outlet']}", namespace="/")
+            outlet = event["outlet"]
+            self.emitter.emit(sent["event"], sent, room=f"outlet:{outlet}", namespace="/")
+            # Customer-facing screens listen in their own room and never get amounts.
+            self.emitter.emit(
+                sent["event"], public_copy(sent), room=f"public:{outlet}", namespace="/"
+            )
             self.count("accepted")
             if event["kind"] == SALE:
-                self.forget_figures(event["outlet"])
+                self.forget_figures(outlet)
 
     def forget_figures(self, outlet: str) -> None:
         """Cached figures no longer include every sale: the next page or snapshot asks Frappe."""
@@ -168,9 +173,8 @@ class Bridge:
             self.redis_down(exc)
             return
         for outlet in (o.decode() for o in outlets):
-            self.emitter.emit(
-                "resync", {"outlet": outlet, "reason": reason}, room=f"outlet:{outlet}"
-            )
+            for room in (f"outlet:{outlet}", f"public:{outlet}"):
+                self.emitter.emit("resync", {"outlet": outlet, "reason": reason}, room=room)
         log.info("sent resync to %d outlet rooms (%s)", len(outlets), reason)
 
     # -- sources ------------------------------------------------------------------------------

@@ -129,3 +129,12 @@ def timestamp(value) -> str | None:
     except ValueError:
         return None
     return moment.isoformat()
+
+
+def public_copy(event: dict) -> dict:
+    """An event for customer-facing screens: what was sold, never how much money."""
+    if event["event"] == SALE:
+        items = [{"item": row["item"], "qty": row["qty"]} for row in event["items"]]
+        keep = ("id", "event", "outlet", "invoice", "timestamp")
+        return {**{key: event[key] for key in keep}, "items": items}
+    return {key: event[key] for key in ("id", "event", "outlet")}

@@ -1,8 +1,11 @@
 """The live channel: Socket.IO connections, outlet rooms and replay from the feed.
 
-A socket joins the room of an outlet only after Frappe has said (through the same cached
-permission check as the pages) that its user may read that outlet, and is re-checked every few
-minutes while it stays. Logging out, or Frappe ending the session, closes that session's sockets.
+Two kinds of sockets connect: managers (our session) and paired displays (their display token).
+A manager's socket joins the room of an outlet only after Frappe has said, through the same
+cached permission check as the pages, that its user may read that outlet, and is re-checked
+every few minutes while it stays. A display joins its own outlet's room and no other; a
+customer-facing (public-safe) display joins a room whose events carry no amounts. Logging out,
+Frappe ending the session, or revoking a display closes the sockets concerned.
 """
 
 import contextlib
@@ -13,6 +16,8 @@ import redis
 from flask import current_app, request, session
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
 
+from .displays import DISPLAY_COOKIE, public_summary
+from .events import public_copy
 from .extensions import socketio
 from .feed import HEARTBEAT_EVERY, HEARTBEAT_KEY, ROOMS_KEY, valid_feed_id
 from .frappe import FrappeError, FrappeUnavailable, NotFound, NotPermitted, SessionExpired
@@ -34,23 +39,40 @@ def store() -> redis.Redis:
     return current_app.config["SESSION_REDIS"]
 
 
-def session_sockets_key(session_id: str) -> str:
-    return f"live:sockets:{session_id}"
+def group_key(group: str) -> str:
+    """The Redis set of socket ids of one session ("session:<id>") or display ("display:<id>")."""
+    return f"live:sockets:{group}"
 
 
 @socketio.on("connect")
 def on_connect(auth=None):
-    if "frappe_sid" not in session:
-        raise ConnectionRefusedError("login_required")
-    sockets[request.sid] = {
-        "user": session["user"],
-        "frappe_sid": session["frappe_sid"],
-        "session_id": session.sid,
-        "outlets": {},  # outlet -> when access was last confirmed (monotonic)
-    }
-    key = session_sockets_key(session.sid)
-    store().sadd(key, request.sid)
-    store().expire(key, 8 * 86400)
+    if "frappe_sid" in session:
+        state = {
+            "kind": "manager",
+            "user": session["user"],
+            "frappe_sid": session["frappe_sid"],
+            "session_id": session.sid,
+            "group": f"session:{session.sid}",
+        }
+    else:
+        displays = current_app.extensions["displays"]
+        display = displays.for_token(request.cookies.get(DISPLAY_COOKIE))
+        if display is None:
+            raise ConnectionRefusedError("login_required")
+        version = auth.get("version") if isinstance(auth, dict) else None
+        displays.seen(display, version if isinstance(version, str) else None)
+        state = {
+            "kind": "display",
+            "display_id": display.id,
+            "display_outlet": display.outlet,
+            "label": display.outlet_label or display.outlet,
+            "public_safe": display.public_safe,
+            "group": f"display:{display.id}",
+        }
+    state["outlets"] = {}  # outlet -> when access was last confirmed (monotonic)
+    sockets[request.sid] = state
+    store().sadd(group_key(state["group"]), request.sid)
+    store().expire(group_key(state["group"]), 8 * 86400)
     start_sweeper(current_app._get_current_object())
 
 
@@ -59,7 +81,9 @@ def on_disconnect(reason=None):
     state = sockets.pop(request.sid, None)
     if state:
         with contextlib.suppress(redis.RedisError):
-            store().srem(session_sockets_key(state["session_id"]), request.sid)
+            store().srem(group_key(state["group"]), request.sid)
+            if state["kind"] == "display":
+                current_app.extensions["displays"].offline(state["display_id"])
 
 
 @socketio.on("subscribe")
@@ -72,24 +96,37 @@ def on_subscribe(data=None):
         return {"ok": False, "error": problem}
     if outlet not in state["outlets"] and len(state["outlets"]) >= MAX_OUTLETS_PER_SOCKET:
         return {"ok": False, "error": "too_many_outlets"}
-    outlets = current_app.extensions["outlets"]
-    try:
-        outlets.check_access(state["user"], state["frappe_sid"], outlet)
-    except NotPermitted:
-        return {"ok": False, "error": "forbidden"}
-    except NotFound:
-        return {"ok": False, "error": "not_found"}
-    except SessionExpired:
-        end_session_sockets(state["session_id"])
-        return {"ok": False, "error": "session_expired"}
-    except FrappeError:
-        return {"ok": False, "error": "unavailable"}
+    problem = check_outlet(state, outlet)
+    if problem:
+        return {"ok": False, "error": problem}
     # Join first, then read the feed: an event in between arrives twice, never zero times;
     # the page drops ids it has already seen.
-    join_room(f"outlet:{outlet}")
+    join_room(room_of(state, outlet))
     state["outlets"][outlet] = time.monotonic()
     store().zadd(ROOMS_KEY, {outlet: time.time()})
     return subscribe_answer(state, outlet, after)
+
+
+def check_outlet(state: dict, outlet: str) -> str | None:
+    """None when this socket may watch `outlet`, else the error to answer."""
+    if state["kind"] == "display":
+        return None if outlet == state["display_outlet"] else "forbidden"
+    try:
+        current_app.extensions["outlets"].check_access(state["user"], state["frappe_sid"], outlet)
+    except NotPermitted:
+        return "forbidden"
+    except NotFound:
+        return "not_found"
+    except SessionExpired:
+        close_sockets(state["group"], "session_expired", {"reason": "session_expired"})
+        return "session_expired"
+    except FrappeError:
+        return "unavailable"
+    return None
+
+
+def room_of(state: dict, outlet: str) -> str:
+    return f"public:{outlet}" if state.get("public_safe") else f"outlet:{outlet}"
 
 
 def parse_subscribe(data) -> tuple[str | None, str | None, str | None]:
@@ -105,24 +142,30 @@ def parse_subscribe(data) -> tuple[str | None, str | None, str | None]:
 
 def subscribe_answer(state: dict, outlet: str, after: str | None) -> dict:
     feed = current_app.extensions["feed"]
-    limit = REPLAY_MOST if after else REPLAY_LATEST
-    events, complete = feed.since(outlet, after, limit)
-    try:
-        snapshot = current_app.extensions["outlets"].summary(
-            state["user"], state["frappe_sid"], outlet, "daily"
-        )
-    except FrappeUnavailable:
-        snapshot = None
+    events, complete = feed.since(outlet, after, REPLAY_MOST if after else REPLAY_LATEST)
     last_id = events[-1]["id"] if events else (feed.last_id(outlet) or after)
+    if state.get("public_safe"):
+        events = [public_copy(event) for event in events]
     return {
         "ok": True,
         "outlet": outlet,
-        "snapshot": snapshot,
+        "snapshot": snapshot(state, outlet),
         "events": events,
         "last_id": last_id,
         "complete": complete,
         "bridge": bridge_status(),
     }
+
+
+def snapshot(state: dict, outlet: str) -> dict | None:
+    outlets = current_app.extensions["outlets"]
+    try:
+        if state["kind"] == "manager":
+            return outlets.summary(state["user"], state["frappe_sid"], outlet, "daily")
+        figures = outlets.service_summary(outlet, state["label"])
+    except FrappeUnavailable:
+        return None
+    return public_summary(figures) if state["public_safe"] else figures
 
 
 @socketio.on("unsubscribe")
@@ -131,14 +174,20 @@ def on_unsubscribe(data=None):
     outlet = data.get("outlet") if isinstance(data, dict) else None
     if state is None or not isinstance(outlet, str) or outlet not in state["outlets"]:
         return {"ok": False}
-    leave_room(f"outlet:{outlet}")
+    leave_room(room_of(state, outlet))
     del state["outlets"][outlet]
     return {"ok": True, "outlet": outlet}
 
 
 @socketio.on("status")
 def on_status(_data=None):
-    return {"ok": True, "bridge": bridge_status()}
+    state = sockets.get(request.sid)
+    if state and state["kind"] == "display":
+        displays = current_app.extensions["displays"]
+        display = displays.get(state["display_id"])
+        if display:
+            displays.seen(display, None)
+    return {"ok": True, "bridge": bridge_status(), "version": current_app.config["APP_VERSION"]}
 
 
 def bridge_status() -> dict:
@@ -151,20 +200,26 @@ def bridge_status() -> dict:
     return {"alive": bool(at and time.time() - at < HEARTBEAT_EVERY * 4), "at": at}
 
 
-def end_session_sockets(session_id: str, reason: str = "session_expired") -> None:
-    """Close every socket of one of our sessions, in any web process, telling the page why.
-
-    The event is always `session_expired`; `reason` says whether it expired or was logged out.
-    """
-    key = session_sockets_key(session_id)
+def close_sockets(group: str, event: str, data: dict) -> None:
+    """Tell every socket of a session or display why, then close it, in any web process."""
+    key = group_key(group)
     try:
         socket_ids = [sid.decode() for sid in store().smembers(key)]
         store().delete(key)
     except redis.RedisError:
         return
     for sid in socket_ids:
-        socketio.emit("session_expired", {"reason": reason}, to=sid)
+        socketio.emit(event, data, to=sid)
         socketio.server.disconnect(sid, namespace="/")
+
+
+def end_session_sockets(session_id: str, reason: str = "session_expired") -> None:
+    """Close a session's sockets; the event is `session_expired`, `reason` says why."""
+    close_sockets(f"session:{session_id}", "session_expired", {"reason": reason})
+
+
+def end_display_sockets(display_id: str) -> None:
+    close_sockets(f"display:{display_id}", "display_revoked", {"reason": "revoked"})
 
 
 def start_sweeper(app) -> None:
@@ -186,25 +241,27 @@ def sweep_forever(app) -> None:
 
 
 def recheck_sockets(every: float) -> None:
-    """Ask Frappe again, for long-lived sockets, whether their users may still read."""
-    outlets = current_app.extensions["outlets"]
+    """Ask again, for long-lived sockets, whether they may still watch what they watch."""
     now = time.monotonic()
     for sid, state in list(sockets.items()):
-        if not store().exists(f"session:{state['session_id']}"):
+        if state["kind"] == "display":
+            if current_app.extensions["displays"].get(state["display_id"]) is None:
+                end_display_sockets(state["display_id"])
+            continue
+        if not store().exists(f"session:{state['session_id']}"):  # Flask-Session's key
             end_session_sockets(state["session_id"])
             continue
         for outlet, checked in list(state["outlets"].items()):
-            if now - checked < every:
-                continue
-            try:
-                outlets.check_access(state["user"], state["frappe_sid"], outlet)
-                state["outlets"][outlet] = now
-            except (NotPermitted, NotFound):
-                socketio.server.leave_room(sid, f"outlet:{outlet}", namespace="/")
-                state["outlets"].pop(outlet, None)
-                socketio.emit("forbidden", {"outlet": outlet}, to=sid)
-            except SessionExpired:
-                end_session_sockets(state["session_id"])
-                break
-            except FrappeError:
-                pass  # Frappe away: keep what Frappe said last, ask again next round
+            if now - checked >= every:
+                recheck_outlet(sid, state, outlet, now)
+
+
+def recheck_outlet(sid: str, state: dict, outlet: str, now: float) -> None:
+    problem = check_outlet(state, outlet)
+    if problem in ("forbidden", "not_found"):
+        socketio.server.leave_room(sid, room_of(state, outlet), namespace="/")
+        state["outlets"].pop(outlet, None)
+        socketio.emit("forbidden", {"outlet": outlet}, to=sid)
+    elif problem is None:
+        state["outlets"][outlet] = now
+    # "unavailable": keep what Frappe said last and ask again next round.

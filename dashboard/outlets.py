@@ -7,6 +7,7 @@ so one user's grant never serves another.
 
 import math
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from .cache import SharedCache
 from .frappe import FrappeError, NotFound, NotPermitted
@@ -68,12 +69,32 @@ class Outlets:
     # -- figures ------------------------------------------------------------------------------
 
     def summary(self, user: str, sid: str, outlet: str, period: str) -> dict:
+        """Figures for a manager: only after Frappe said this user may read the outlet."""
         label = self.check_access(user, sid, outlet)
+        return self.figures(
+            outlet, period, label, lambda: self.frappe.call(
+                DASHBOARD_METHOD, sid=sid, outlet=outlet, period=period
+            )
+        )  # fmt: skip
+
+    def service_summary(self, outlet: str, label: str, period: str = "daily") -> dict:
+        """Figures for a paired display, read with the service account."""
+        return self.figures(
+            outlet, period, label, lambda: self.frappe.call(
+                DASHBOARD_METHOD, as_service=True, outlet=outlet, period=period
+            )
+        )  # fmt: skip
+
+    def figures(self, outlet: str, period: str, label: str, fetch) -> dict:
+        def fetch_and_date():
+            # The site's date travels with the figures: a screen past midnight ignores
+            # yesterday's.
+            day = datetime.now(ZoneInfo(self.time_zone())).date().isoformat()
+            return {**clean_figures(fetch()), "day": day}
+
         cached = self.cache.get(
             figures_key(period, outlet),
-            lambda: clean_figures(
-                self.frappe.call(DASHBOARD_METHOD, sid=sid, outlet=outlet, period=period)
-            ),
+            fetch_and_date,
             fresh_for=self.settings.figures_cache_seconds,
         )
         return {

@@ -169,9 +169,11 @@ def login(client, usr="manager1@example.com", pwd="manager1", next_url="", **ext
     return client.post("/login", data=form)
 
 
-def start_web(frappe_url: str, redis_url: str, **overrides) -> tuple[str, subprocess.Popen]:
+def start_web(
+    frappe_url: str, redis_url: str, port: int | None = None, **overrides
+) -> tuple[str, subprocess.Popen]:
     """The web app as the Procfile runs it: gunicorn with the eventlet worker."""
-    port = free_port()
+    port = port or free_port()
     settings = dashboard_env(frappe_url, redis_url, SOCKETIO_ASYNC_MODE="eventlet", **overrides)
     env = {**os.environ, **settings}
     gunicorn = str(Path(sys.executable).parent / "gunicorn")

@@ -31,6 +31,7 @@
     let disconnectedAt = null;
 
     const socket = io({
+      auth: { version: options.version || null },
       transports: ["websocket", "polling"],
       reconnectionDelay: 1000,
       reconnectionDelayMax: 15000,
@@ -38,6 +39,7 @@
     });
 
     function setBadge(state, text) {
+      if (options.onState) options.onState(state, { lastEventAt, disconnectedAt });
       if (!badge) return;
       badge.dataset.state = state;
       badge.textContent = text;
@@ -95,6 +97,7 @@
     socket.on("forbidden", (message) => options.onNotice(`You no longer have access to ${message.outlet}.`));
     let leaving = false; // this tab is already navigating away (e.g. it is the one logging out)
     window.addEventListener("beforeunload", () => (leaving = true));
+    socket.on("display_revoked", () => window.location.assign("/tv?reason=unpaired"));
     socket.on("session_expired", (message) => {
       if (leaving) return;
       const reason = message && message.reason === "logged_out" ? "logged_out" : "session_expired";
@@ -106,6 +109,7 @@
       if (socket.connected) {
         socket.emit("status", null, (answer) => {
           bridgeAlive = Boolean(answer && answer.bridge && answer.bridge.alive);
+          if (answer && answer.version && options.onVersion) options.onVersion(answer.version);
           showState();
         });
       } else showState();
@@ -126,7 +130,9 @@
     try {
       const response = await fetch(url, { headers: { Accept: "application/json" } });
       if (response.status === 401) {
-        window.location.assign(`/login?reason=session_expired&next=${encodeURIComponent(window.location.pathname)}`);
+        const onTv = window.location.pathname.startsWith("/tv");
+        const next = encodeURIComponent(window.location.pathname);
+        window.location.assign(onTv ? "/tv?reason=unpaired" : `/login?reason=session_expired&next=${next}`);
         return null;
       }
       return response.ok ? await response.json() : null;

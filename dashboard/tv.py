@@ -1,0 +1,242 @@
+"""Pages for store TVs (/tv) and for the managers who pair them (/outlets/<outlet>/displays)."""
+
+import time
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_limiter import RateLimitExceeded
+
+from .auth import current_manager, login_required, manager_sid
+from .displays import DISPLAY_COOKIE, Display, clean_label, public_summary
+from .extensions import limiter
+from .frappe import FrappeUnavailable, NotFound, NotPermitted
+from .live import end_display_sockets
+from .outlets import valid_outlet_name
+
+bp = Blueprint("tv", __name__)
+
+PAIRING_COOKIE = "fd_tv_pairing"
+TOKEN_MAX_AGE = 400 * 86400  # the longest browsers keep a cookie
+REASONS = {"unpaired": "This screen was unpaired."}
+
+
+def displays():
+    return current_app.extensions["displays"]
+
+
+def current_display() -> Display | None:
+    return displays().for_token(request.cookies.get(DISPLAY_COOKIE))
+
+
+def set_cookie(response, name: str, value: str, max_age: int):
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.extensions["settings"].cookie_secure,
+    )
+    return response
+
+
+# -- the TV ------------------------------------------------------------------------------------
+
+
+@bp.route("/tv")
+def tv():
+    display = current_display()
+    if display:
+        return render_template(
+            "tv.html", display=display, version=current_app.config["APP_VERSION"]
+        )
+    return pairing_page()
+
+
+def pairing_page():
+    waiting = request.cookies.get(PAIRING_COOKIE, "")
+    code, seconds_left = displays().waiting_code(waiting) if waiting else (None, 0)
+    status = 200
+    if code is None:
+        try:
+            with limiter.limit(pairing_limit, key_func=lambda: request.remote_addr or ""):
+                code, waiting = displays().new_code()
+                seconds_left = 600
+        except RateLimitExceeded:
+            status = 429
+    page = render_template(
+        "tv_pair.html",
+        code=code,
+        seconds_left=seconds_left,
+        notice=REASONS.get(request.args.get("reason", "")),
+    )
+    response = current_app.make_response((page, status))
+    response.delete_cookie(DISPLAY_COOKIE)
+    if code:
+        set_cookie(response, PAIRING_COOKIE, waiting, 600)
+    else:
+        response.headers["Retry-After"] = "600"
+    return response
+
+
+def pairing_limit() -> str:
+    return current_app.extensions["settings"].pairing_codes_per_address
+
+
+@bp.route("/tv/pairing")
+def tv_pairing():
+    """Polled by a TV showing a code: has a manager paired it yet?"""
+    waiting = request.cookies.get(PAIRING_COOKIE, "")
+    token = displays().collect(waiting) if waiting else None
+    if token:
+        response = jsonify(status="paired")
+        response.delete_cookie(PAIRING_COOKIE)
+        return set_cookie(response, DISPLAY_COOKIE, token, TOKEN_MAX_AGE)
+    code, seconds_left = displays().waiting_code(waiting) if waiting else (None, 0)
+    if code is None:
+        return jsonify(status="expired")
+    return jsonify(status="waiting", code=code, seconds_left=seconds_left)
+
+
+@bp.route("/tv/link/<link>")
+def tv_link(link):
+    token = displays().open_link(link) if len(link) <= 100 else None
+    if token is None:
+        abort(404, description="This link has been used already, or the display was revoked.")
+    response = redirect(url_for("tv.tv"))
+    return set_cookie(response, DISPLAY_COOKIE, token, TOKEN_MAX_AGE)
+
+
+@bp.route("/tv/data")
+def tv_data():
+    """The display's own figures, and nothing else a display token can read."""
+    display = current_display()
+    if display is None:
+        return jsonify(error="unpaired"), 401
+    try:
+        figures = current_app.extensions["outlets"].service_summary(
+            display.outlet, display.outlet_label or display.outlet
+        )
+    except FrappeUnavailable:
+        return jsonify(error="unavailable"), 503
+    return jsonify(public_summary(figures) if display.public_safe else figures)
+
+
+# -- the manager's side ------------------------------------------------------------------------
+
+
+def checked_outlet(outlet: str) -> str:
+    """The outlet's label, once Frappe has said this manager may read it."""
+    if not valid_outlet_name(outlet):
+        abort(404, description="There is no outlet with that name.")
+    try:
+        return current_app.extensions["outlets"].check_access(
+            current_manager()["user"], manager_sid(), outlet
+        )
+    except NotPermitted:
+        abort(403, description=f"You don't have access to {outlet}.")
+    except NotFound:
+        abort(404, description=f"There is no outlet called {outlet}.")
+
+
+def failed_pairing(response) -> bool:
+    return response.status_code in (400, 404)
+
+
+def pairing_attempts() -> str:
+    return current_app.extensions["settings"].pairing_attempts_per_user
+
+
+@bp.route("/outlets/<path:outlet>/displays", methods=["GET", "POST"])
+@login_required
+@limiter.limit(
+    pairing_attempts,
+    methods=["POST"],
+    key_func=lambda: f"pair:{current_manager()['user']}" if current_manager() else "",
+    deduct_when=failed_pairing,
+)
+def outlet_displays(outlet):
+    label = checked_outlet(outlet)
+    if request.method == "GET":
+        return displays_page(outlet, label)
+    name = clean_label(request.form.get("label", ""))
+    code = request.form.get("code", "")
+    if not name or not code.strip() or len(code) > 20:
+        return displays_page(
+            outlet, label, error="Enter the code shown on the TV and a label.", status=400
+        )
+    display = displays().pair(
+        code,
+        {"name": outlet, "label": label},
+        name,
+        current_manager()["user"],
+        request.form.get("public_safe") == "on",
+    )
+    if display is None:
+        return displays_page(
+            outlet, label, status=404,
+            error="No TV is showing that code. Codes last 10 minutes and work once: check the "
+            "screen and try again.",
+        )  # fmt: skip
+    flash(f"Paired “{display.label}”. The TV switches to {label} within a few seconds.")
+    return redirect(url_for("tv.outlet_displays", outlet=outlet))
+
+
+@bp.route("/outlets/<path:outlet>/displays/kiosk", methods=["POST"])
+@login_required
+def kiosk_link(outlet):
+    label = checked_outlet(outlet)
+    name = clean_label(request.form.get("label", ""))
+    if not name:
+        return displays_page(outlet, label, error="Give the kiosk display a label.", status=400)
+    display, link = displays().kiosk_link(
+        {"name": outlet, "label": label},
+        name,
+        current_manager()["user"],
+        request.form.get("public_safe") == "on",
+    )
+    url = url_for("tv.tv_link", link=link, _external=True)
+    return displays_page(outlet, label, kiosk=(display, url))
+
+
+@bp.route("/outlets/<path:outlet>/displays/<display_id>/<action>", methods=["POST"])
+@login_required
+def change_display(outlet, display_id, action):
+    checked_outlet(outlet)
+    display = displays().get(display_id) if len(display_id) <= 32 else None
+    if display is None or display.outlet != outlet or action not in ("rename", "revoke"):
+        abort(404, description="No such display for this outlet.")
+    if action == "revoke":
+        displays().revoke(display)
+        end_display_sockets(display.id)
+        flash(f"Revoked “{display.label}”: that screen now shows a pairing code.")
+    else:
+        name = clean_label(request.form.get("label", ""))
+        if not name:
+            abort(400, description="A display needs a label.")
+        displays().rename(display, name)
+        flash(f"Renamed to “{name}”.")
+    return redirect(url_for("tv.outlet_displays", outlet=outlet))
+
+
+def displays_page(outlet, label, error=None, status=200, kiosk=None):
+    rows = [{"display": d, "online": displays().online(d.id)} for d in displays().of_outlet(outlet)]
+    page = render_template(
+        "displays.html",
+        outlet=outlet,
+        label=label,
+        rows=rows,
+        error=error,
+        kiosk=kiosk,
+        now=time.time(),
+    )
+    return page, status

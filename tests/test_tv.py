@@ -1,0 +1,237 @@
+"""Store TVs: pairing without a password, one outlet only, live for weeks, never silently stale."""
+
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+import socketio
+from playwright.sync_api import expect
+
+from .conftest import ROOT, crash, start_web, stop, web_login
+from .test_live import LiveClient, submit_sale
+
+CODE = re.compile(r'id="pairing-code"[^>]*>([A-Z0-9]{6})<')
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def csrf_of(http, url) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', http.get(url, timeout=10).text).group(1)
+
+
+def pair_over_http(web_url, manager, outlet="OUTLET-001", label="Front counter TV", public=False):
+    """A TV (a requests session) paired by `manager` (a logged-in session): the TV session."""
+    tv = requests.Session()
+    code = CODE.search(tv.get(web_url + "/tv", timeout=10).text).group(1)
+    page = f"{web_url}/outlets/{outlet}/displays"
+    form = {"csrf_token": csrf_of(manager, page), "code": code, "label": label}
+    if public:
+        form["public_safe"] = "on"
+    response = manager.post(page, data=form, timeout=10)
+    assert response.ok and "Paired" in response.text, response.text[:500]
+    assert tv.get(web_url + "/tv/pairing", timeout=10).json() == {"status": "paired"}
+    return tv
+
+
+def test_pairing_code_shape_and_single_use(web_server):
+    manager = web_login(web_server, "manager1@example.com", "manager1")
+    tv = requests.Session()
+    page = tv.get(web_server + "/tv", timeout=10)
+    code = CODE.search(page.text).group(1)
+    assert set(code) <= set("ABCDEFGHJKMNPQRSTUVWXYZ23456789")
+    assert tv.get(web_server + "/tv", timeout=10).text.count(code) >= 1  # same code on reload
+    assert tv.get(web_server + "/tv/pairing", timeout=10).json()["status"] == "waiting"
+    url = f"{web_server}/outlets/OUTLET-001/displays"
+    form = {"csrf_token": csrf_of(manager, url), "code": code.lower(), "label": "Back TV"}
+    assert manager.post(url, data=form, timeout=10).ok
+    again = manager.post(url, data=form, timeout=10)
+    assert again.status_code == 404 and "No TV is showing that code" in again.text
+    cookie = next(c for c in tv.get(web_server + "/tv/pairing", timeout=10).cookies)
+    assert cookie.name == "fd_display" and cookie.has_nonstandard_attr("HttpOnly")
+    assert len(cookie.value) >= 43  # 256 random bits, URL-safe
+
+
+def test_pairing_needs_csrf_and_access(web_server):
+    manager2 = web_login(web_server, "manager2@example.com", "manager2")
+    code = CODE.search(requests.get(web_server + "/tv", timeout=10).text).group(1)
+    refused = manager2.post(
+        f"{web_server}/outlets/OUTLET-001/displays",
+        data={"csrf_token": csrf_of(manager2, web_server + "/"), "code": code, "label": "x"},
+        timeout=10,
+    )
+    assert refused.status_code == 403
+    no_csrf = manager2.post(
+        f"{web_server}/outlets/OUTLET-002/displays", data={"code": code, "label": "x"}, timeout=10
+    )
+    assert no_csrf.status_code == 400
+
+
+def test_a_display_token_reads_its_outlet_and_nothing_else(web_server, bridge):
+    manager = web_login(web_server, "manager1@example.com", "manager1")
+    tv = pair_over_http(web_server, manager)
+    own = tv.get(web_server + "/tv/data", timeout=10)
+    assert own.status_code == 200 and own.json()["outlet"] == "OUTLET-001"
+    assert own.json()["total_sales"] >= 0
+    assert tv.get(web_server + "/outlets/OUTLET-002", timeout=10).url.startswith(
+        web_server + "/login"
+    )
+    assert tv.get(web_server + "/", allow_redirects=False, timeout=10).status_code == 302
+    assert tv.get(web_server + "/api/outlets/OUTLET-001/summary", timeout=10).status_code == 401
+    client = LiveClient(web_server, tv)
+    try:
+        assert client.subscribe("OUTLET-002") == {"ok": False, "error": "forbidden"}
+        assert client.subscribe("OUTLET-001")["ok"]
+    finally:
+        client.close()
+
+
+def test_customer_facing_display_never_receives_money(web_server, bridge, frappe_http):
+    manager = web_login(web_server, "manager2@example.com", "manager2")
+    tv = pair_over_http(web_server, manager, outlet="OUTLET-003", public=True)
+    data = tv.get(web_server + "/tv/data", timeout=10).json()
+    assert "total_sales" not in data and "avg_order_value" not in data
+    assert all("total_amount" not in item for item in data["top_items"])
+    client = LiveClient(web_server, tv)
+    try:
+        ack = client.subscribe("OUTLET-003")
+        assert "total_sales" not in ack["snapshot"]
+        invoice = submit_sale(frappe_http, "OUTLET-003")
+        _, sale = client.wait_for(lambda e, d: e == "live_pos_sale" and d["invoice"] == invoice)
+        assert "grand_total" not in sale and all("amount" not in i for i in sale["items"])
+        _, daily = client.wait_for(lambda e, d: e == "daily_sales_update")
+        assert "daily_total" not in daily
+    finally:
+        client.close()
+
+
+def test_kiosk_link_pairs_once_and_dies_with_the_display(web_server):
+    manager = web_login(web_server, "manager1@example.com", "manager1")
+    url = f"{web_server}/outlets/OUTLET-001/displays"
+    page = manager.post(
+        url + "/kiosk", data={"csrf_token": csrf_of(manager, url), "label": "Kiosk"}, timeout=10
+    )
+    link = re.search(r'class="kiosk-url">([^<]+)<', page.text).group(1)
+    kiosk = requests.Session()
+    opened = kiosk.get(link, timeout=10)
+    assert 'data-tv data-outlet="OUTLET-001"' in opened.text
+    assert requests.get(link, timeout=10).status_code == 404  # used once
+    listing = manager.get(url, timeout=10).text
+    display_id = re.findall(r'data-display="([0-9a-f]+)"', listing)[-1]
+    manager.post(
+        f"{url}/{display_id}/revoke", data={"csrf_token": csrf_of(manager, url)}, timeout=10
+    )
+    assert "pairing-code" in kiosk.get(web_server + "/tv", timeout=10).text
+
+
+def test_display_pages_refuse_odd_requests(web_server):
+    manager = web_login(web_server, "manager1@example.com", "manager1")
+    url = f"{web_server}/outlets/OUTLET-001/displays"
+    token = csrf_of(manager, url)
+    assert manager.post(f"{url}/nope/revoke", data={"csrf_token": token}).status_code == 404
+    assert manager.post(url, data={"csrf_token": token, "code": "", "label": ""}).status_code == 400
+    assert requests.get(web_server + "/tv/link/" + "x" * 500, timeout=10).status_code == 404
+    assert requests.get(web_server + "/tv/data", timeout=10).status_code == 401
+
+
+# -- in Chromium ------------------------------------------------------------------------------
+
+
+def manager_page(browser, web_url, usr="manager1@example.com", pwd="manager1"):
+    page = browser.new_context().new_page()
+    page.goto(web_url + "/login")
+    page.fill("input[name=usr]", usr)
+    page.fill("input[name=pwd]", pwd)
+    page.click("button[type=submit]")
+    expect(page.get_by_role("heading", name="Your outlets")).to_be_visible()
+    return page
+
+
+def pair_in_browser(manager, tv, web_url, outlet="OUTLET-001", label="Front counter TV"):
+    tv.goto(web_url + "/tv")
+    code = tv.locator("#pairing-code").inner_text()
+    manager.goto(f"{web_url}/outlets/{outlet}/displays")
+    manager.fill("input[name=code]", code)
+    manager.fill("form >> input[name=label] >> nth=0", label)
+    manager.get_by_role("button", name="Pair", exact=True).click()
+    expect(manager.get_by_role("status")).to_contain_text(f"Paired “{label}”")
+    # The TV notices by itself.
+    expect(tv.locator("#tv-total")).to_be_visible(timeout=2000)
+    expect(tv.locator("#tv-state")).to_have_attribute("data-state", "live", timeout=5000)
+
+
+def test_pair_watch_live_and_revoke(browser, web_server, bridge, frappe_http):
+    manager = manager_page(browser, web_server)
+    tv = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+    pair_in_browser(manager, tv, web_server)
+    expect(tv.locator("#tv-outlet")).to_have_text("Downtown Outlet")
+    invoice = submit_sale(frappe_http, "OUTLET-001", [{"item_code": "CAKE-01", "qty": 1}])
+    sale = tv.locator(f'#tv-ticker li[data-invoice="{invoice}"]')
+    expect(sale).to_be_visible(timeout=2000)
+    expect(sale).to_contain_text("Carrot Cake Slice")
+    expect(tv.locator("#tv-top")).to_contain_text("Carrot Cake Slice")
+    scroll = tv.evaluate("[document.documentElement.scrollHeight, window.innerHeight]")
+    assert scroll[0] <= scroll[1]  # no scrollbars
+    ARTIFACTS.mkdir(exist_ok=True)
+    tv.screenshot(path=str(ARTIFACTS / "tv.png"))
+
+    manager.reload()
+    row = manager.locator("tr[data-display]").last
+    expect(row.locator("input[name=label]")).to_have_value("Front counter TV")
+    expect(row).to_contain_text("manager1@example.com")
+    expect(row.locator("[data-field=online]")).to_have_text("online")
+    row.get_by_role("button", name="Revoke").click()
+    expect(tv.locator(".tv-banner")).to_have_text("This screen was unpaired.", timeout=5000)
+    expect(tv.locator("#pairing-code")).to_have_text(re.compile(r"^[A-Z0-9]{6}$"))
+    for page in (manager, tv):
+        page.context.close()
+
+
+def test_offline_banner_and_missed_sales(browser, frappe_url, redis_url, bridge, frappe_http):
+    from devtools.redis_server import free_port
+
+    port = free_port()
+    web_url, web = start_web(frappe_url, redis_url, port=port)
+    manager = manager_page(browser, web_url)
+    tv = browser.new_context().new_page()
+    try:
+        pair_in_browser(manager, tv, web_url, outlet="OUTLET-001", label="Offline TV")
+        crash(web)
+        banner = tv.locator("#tv-banner")
+        expect(banner).to_contain_text("Offline since", timeout=20_000)
+        expect(banner).to_contain_text("figures as of")
+        missed = [submit_sale(frappe_http, "OUTLET-001") for _ in range(2)]
+        web_url_again, web = start_web(frappe_url, redis_url, port=port)
+        assert web_url_again == web_url
+        expect(banner).to_be_hidden(timeout=30_000)
+        for invoice in missed:
+            expect(tv.locator(f'#tv-ticker li[data-invoice="{invoice}"]')).to_be_visible()
+    finally:
+        stop(web)
+        for page in (manager, tv):
+            page.context.close()
+
+
+def test_day_rolls_over_at_the_sites_midnight(browser, web_server, bridge):
+    manager = manager_page(browser, web_server)
+    context = browser.new_context()
+    tv = context.new_page()
+    now = datetime.now(ZoneInfo("Asia/Kolkata"))
+    tv.clock.install(time=now)
+    pair_in_browser(manager, tv, web_server, outlet="OUTLET-001", label="Clock TV")
+    expect(tv.locator("#tv-total")).not_to_have_text("—")
+    tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=3)
+    tv.clock.set_system_time(tomorrow)
+    expect(tv.locator("#tv-total")).to_have_text(re.compile(r"^₹\s?0$"), timeout=5000)
+    expect(tv.locator("#tv-invoices")).to_have_text("0")
+    expect(tv.locator("#tv-ticker li")).to_have_count(0)
+    manager.context.close()
+    context.close()
+
+
+def test_socket_refused_without_any_credentials(web_server):
+    client = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        client.connect(
+            web_server, headers={"Cookie": "fd_display=forged"}, transports=["websocket"]
+        )
