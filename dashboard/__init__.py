@@ -66,7 +66,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     app.extensions["outlets"] = Outlets(frappe, cache, settings)
     app.extensions["feed"] = Feed(app.config["SESSION_REDIS"])
     app.extensions["displays"] = Displays(app.config["SESSION_REDIS"])
-    app.config["APP_VERSION"] = app_version()
+    app.config["APP_VERSION"] = settings.app_version or app_version()
 
     server_session.init_app(app)
     csrf.init_app(app)

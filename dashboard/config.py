@@ -51,6 +51,7 @@ class Settings:
     locale: str = "en_IN"
     time_zone: str | None = None  # None: the site's, as Frappe tells it
     feed_max_len: int = 500
+    app_version: str | None = None  # None: the package version and a digest of the front end
     pairing_codes_per_address: str = "30 per hour"
     pairing_attempts_per_user: str = "10 per 10 minutes"
     live_recheck_seconds: float = 180.0
@@ -104,6 +105,7 @@ def load(environ=None) -> Settings:
         locale=env.locale("LOCALE", "en_IN"),
         time_zone=env.time_zone("TIME_ZONE"),
         feed_max_len=env.integer("FEED_MAX_LEN", 500),
+        app_version=env.optional("APP_VERSION"),
         pairing_codes_per_address=env.rate("PAIRING_CODES_PER_ADDRESS", "30 per hour"),
         pairing_attempts_per_user=env.rate("PAIRING_ATTEMPTS_PER_USER", "10 per 10 minutes"),
         live_recheck_seconds=env.seconds("LIVE_RECHECK_SECONDS", 180.0),

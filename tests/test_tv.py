@@ -191,7 +191,7 @@ def test_offline_banner_and_missed_sales(browser, frappe_url, redis_url, bridge,
     from devtools.redis_server import free_port
 
     port = free_port()
-    web_url, web = start_web(frappe_url, redis_url, port=port)
+    web_url, web = start_web(frappe_url, redis_url, port=port, APP_VERSION="1.0")
     manager = manager_page(browser, web_url)
     tv = browser.new_context().new_page()
     try:
@@ -201,10 +201,14 @@ def test_offline_banner_and_missed_sales(browser, frappe_url, redis_url, bridge,
         expect(banner).to_contain_text("Offline since", timeout=20_000)
         expect(banner).to_contain_text("figures as of")
         missed = [submit_sale(frappe_http, "OUTLET-001") for _ in range(2)]
-        web_url_again, web = start_web(frappe_url, redis_url, port=port)
+        # Back, with a new release: the TV fills the gap, then reloads itself when quiet.
+        web_url_again, web = start_web(frappe_url, redis_url, port=port, APP_VERSION="1.1")
         assert web_url_again == web_url
         expect(banner).to_be_hidden(timeout=30_000)
         for invoice in missed:
+            expect(tv.locator(f'#tv-ticker li[data-invoice="{invoice}"]')).to_be_visible()
+        expect(tv.locator("[data-tv]")).to_have_attribute("data-version", "1.1", timeout=15_000)
+        for invoice in missed:  # replayed from the feed after the reload too
             expect(tv.locator(f'#tv-ticker li[data-invoice="{invoice}"]')).to_be_visible()
     finally:
         stop(web)
@@ -227,6 +231,32 @@ def test_day_rolls_over_at_the_sites_midnight(browser, web_server, bridge):
     expect(tv.locator("#tv-ticker li")).to_have_count(0)
     manager.context.close()
     context.close()
+
+
+def test_ticker_stays_bounded(browser, web_server, bridge, frappe_redis_url):
+    from .test_live import frappe_sale, publish_raw
+
+    manager = manager_page(browser, web_server)
+    tv = browser.new_context().new_page()
+    pair_in_browser(manager, tv, web_server, outlet="OUTLET-001", label="Busy TV")
+    sales = [frappe_sale() for _ in range(20)]
+    for sale in sales:
+        publish_raw(frappe_redis_url, sale)
+    last = sales[-1]["message"]["invoice"]
+    expect(tv.locator(f'#tv-ticker li[data-invoice="{last}"]')).to_be_visible()
+    expect(tv.locator("#tv-ticker li")).to_have_count(8)
+    manager.context.close()
+    tv.context.close()
+
+
+def test_pairing_codes_are_rate_limited_per_address(make_app):
+    app = make_app(PAIRING_CODES_PER_ADDRESS="2 per hour")
+    statuses = []
+    for _ in range(3):
+        client = app.test_client()  # a new browser each time: no pairing cookie to reuse
+        client.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+        statuses.append(client.get("/tv").status_code)
+    assert statuses == [200, 200, 429]
 
 
 def test_socket_refused_without_any_credentials(web_server):

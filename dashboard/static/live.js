@@ -34,7 +34,7 @@
       auth: { version: options.version || null },
       transports: ["websocket", "polling"],
       reconnectionDelay: 1000,
-      reconnectionDelayMax: 15000,
+      reconnectionDelayMax: 10000,
       randomizationFactor: 0.5,
     });
 
