@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+import time
 from datetime import datetime, timedelta
 from importlib import metadata
 from pathlib import Path
@@ -10,13 +11,14 @@ from zoneinfo import ZoneInfo
 import redis
 from babel.dates import format_time
 from babel.numbers import format_currency, format_decimal
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import (
     auth,
     config,
     live,  # noqa: F401 -- registers the Socket.IO handlers
+    locator,
     tv,
     views,
 )
@@ -26,6 +28,7 @@ from .displays import Displays
 from .extensions import csrf, limiter, server_session, socketio
 from .feed import Feed
 from .frappe import FrappeClient, FrappeError, FrappeUnavailable
+from .locator import Locator
 from .outlets import Outlets
 
 SESSION_LIFETIME = timedelta(days=7)  # Frappe's own default session_expiry is 170 hours
@@ -66,6 +69,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     app.extensions["outlets"] = Outlets(frappe, cache, settings)
     app.extensions["feed"] = Feed(app.config["SESSION_REDIS"])
     app.extensions["displays"] = Displays(app.config["SESSION_REDIS"])
+    app.extensions["locator"] = Locator(frappe, cache, settings)
     app.config["APP_VERSION"] = settings.app_version or app_version()
 
     server_session.init_app(app)
@@ -83,6 +87,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(tv.bp)
+    app.register_blueprint(locator.bp)
     register_error_pages(app)
     register_formats(app, settings)
     return app
@@ -154,6 +159,31 @@ def register_error_pages(app: Flask) -> None:
         if wants_json():
             return jsonify(error="frappe_error", message=exc.message), 502
         return render_template("error.html", title="Frappe refused", message=exc.message), 502
+
+    @app.errorhandler(429)
+    def too_many_requests(_exc):
+        current = limiter.current_limit
+        retry_after = max(1, int(current.reset_at - time.time())) if current else 60
+        message = f"Too many requests. Please try again in {retry_after} seconds."
+        if wants_json():
+            response = jsonify(error="too_many_requests", message=message)
+        else:
+            response = current_app.make_response(
+                render_template("error.html", title="Slow down", message=message)
+            )
+        response.status_code = 429
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    @app.after_request
+    def no_framing(response):
+        # Nothing is framed, except what a view explicitly allows (the embeddable locator).
+        if "Content-Security-Policy" not in response.headers:
+            response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+            response.headers["X-Frame-Options"] = "DENY"
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
 
     @app.errorhandler(500)
     def server_error(_exc):

@@ -51,6 +51,12 @@ class Settings:
     locale: str = "en_IN"
     time_zone: str | None = None  # None: the site's, as Frappe tells it
     feed_max_len: int = 500
+    locator_cache_seconds: float = 300.0
+    locator_rate_limit: str = "120 per minute"
+    locator_frame_origins: tuple = ()
+    directions_url: str = "https://www.google.com/maps/dir/?api=1&destination={lat},{lng}"
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: str = "© OpenStreetMap contributors"
     app_version: str | None = None  # None: the package version and a digest of the front end
     pairing_codes_per_address: str = "30 per hour"
     pairing_attempts_per_user: str = "10 per 10 minutes"
@@ -106,6 +112,12 @@ def load(environ=None) -> Settings:
         time_zone=env.time_zone("TIME_ZONE"),
         feed_max_len=env.integer("FEED_MAX_LEN", 500),
         app_version=env.optional("APP_VERSION"),
+        locator_cache_seconds=env.seconds("LOCATOR_CACHE_SECONDS", 300.0),
+        locator_rate_limit=env.rate("LOCATOR_RATE_LIMIT", "120 per minute"),
+        locator_frame_origins=env.origins("LOCATOR_FRAME_ORIGINS"),
+        directions_url=env.template("DIRECTIONS_URL", Settings.directions_url, ("{lat}", "{lng}")),
+        tile_url=env.template("TILE_URL", Settings.tile_url, ("{z}", "{x}", "{y}")),
+        tile_attribution=env.optional("TILE_ATTRIBUTION") or Settings.tile_attribution,
         pairing_codes_per_address=env.rate("PAIRING_CODES_PER_ADDRESS", "30 per hour"),
         pairing_attempts_per_user=env.rate("PAIRING_ATTEMPTS_PER_USER", "10 per 10 minutes"),
         live_recheck_seconds=env.seconds("LIVE_RECHECK_SECONDS", 180.0),
@@ -198,6 +210,22 @@ class Reader:
             ZoneInfo(value)
         except (ValueError, ZoneInfoNotFoundError):
             raise ConfigError(name, f"a time zone such as Asia/Kolkata, got {value!r}") from None
+        return value
+
+    def origins(self, name: str) -> tuple:
+        values = tuple((self.optional(name) or "").split())
+        for origin in values:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+                raise ConfigError(name, f"origins such as https://www.example.com, got {origin!r}")
+        return values
+
+    def template(self, name: str, default: str, placeholders: tuple) -> str:
+        value = self.optional(name) or default
+        if urlsplit(value).scheme not in ("http", "https") or not all(
+            p in value for p in placeholders
+        ):
+            raise ConfigError(name, f"an http(s) URL with {' '.join(placeholders)}, got {value!r}")
         return value
 
     def rate(self, name: str, default: str) -> str:

@@ -18,9 +18,10 @@ def outlets():
 def healthz():
     try:
         current_app.config["SESSION_REDIS"].ping()
+        locator = current_app.extensions["locator"].health()
     except redis.RedisError:
         return jsonify(ok=False, redis="unreachable"), 503
-    return jsonify(ok=True, redis="ok")
+    return jsonify(ok=True, redis="ok", locator=locator)
 
 
 @bp.route("/")

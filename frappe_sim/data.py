@@ -65,6 +65,17 @@ OUTLETS = [
         None,
         None,
     ),
+    # Names are whatever people typed: markup characters must come out as text everywhere.
+    (
+        "Chai & Co. <Express>",
+        "Chai & Co. <Express>",
+        "Margao",
+        "Goa",
+        "Active",
+        15.2832,
+        73.9862,
+        None,
+    ),
     ("Lake View", "Lake View", "Udaipur", "Rajasthan", "Suspended", 24.5854, 73.7125, None),
     ("Old Harbour", "Old Harbour", "Kochi", "Kerala", "Closed", 9.9658, 76.2421, None),
 ]

@@ -120,6 +120,8 @@ def dashboard_env(frappe_url: str, redis_url: str, **overrides) -> dict:
         "FRAPPE_API_SECRET": API_SECRET,
         "SOCKETIO_ASYNC_MODE": "threading",
         "FRAPPE_READ_TIMEOUT": "5",
+        # Map tiles from a closed local port: tests never reach out to the internet.
+        "TILE_URL": "http://127.0.0.1:9/{z}/{x}/{y}.png",
     }
     env.update(overrides)
     return env

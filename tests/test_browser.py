@@ -43,7 +43,7 @@ def test_overview_outlet_and_period_switch(page, web_server):
     page.fill("input[name=pwd]", "admin")
     page.click("button[type=submit]")
     rows = page.locator("tr[data-outlet]")
-    expect(rows).to_have_count(13)
+    expect(rows).to_have_count(14)
     # Every row fills in today's figures by itself.
     expect(page.locator("td[data-field=total_sales] .loading")).to_have_count(0)
     expect(rows.first.locator("td[data-field=total_sales]")).to_contain_text("₹")

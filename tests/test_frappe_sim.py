@@ -286,7 +286,7 @@ def test_outlet_list_is_filtered_by_permissions(frappe_http):
 
 def test_outlet_list_options(frappe_http):
     everything = frappe_http.as_service("GET", OUTLETS).json()["data"]
-    assert len(everything) == 13 and set(everything[0]) == {"name"}
+    assert len(everything) == 14 and set(everything[0]) == {"name"}
     assert (
         len(frappe_http.as_service("GET", OUTLETS, params={"limit_page_length": 5}).json()["data"])
         == 5
