@@ -169,3 +169,37 @@ def test_search_and_near_me_in_the_browser(browser, web_server):
     (ROOT / "test-artifacts").mkdir(exist_ok=True)
     page.screenshot(path=str(ROOT / "test-artifacts" / "locator.png"))
     context.close()
+
+
+def test_no_active_stores_says_so(make_app, redis_url):
+    import time
+
+    import redis
+
+    app = make_app()
+    empty = json.dumps({"value": [], "at": time.time()})  # Frappe's answer: no active outlet
+    redis.Redis.from_url(redis_url).set("cache:locations", empty)
+    page = app.test_client().get("/locator")
+    assert page.status_code == 200 and "No stores yet" in page.get_data(as_text=True)
+
+
+def test_rows_frappe_sends_are_checked():
+    from dashboard.locator import clean_locations
+
+    stores = clean_locations(
+        [
+            {"outlet_name": "A", "city": "X", "state": "Y", "custom_latitude": 0,
+             "custom_longitude": 0},
+            {"outlet_name": "B", "custom_latitude": "12.9", "custom_longitude": 77.5},
+            {"outlet_name": "C", "custom_latitude": 95.0, "custom_longitude": 10.0},
+            {"outlet_name": "D", "custom_latitude": float("nan"), "custom_longitude": 1.0},
+            {"outlet_name": "E", "custom_latitude": 12.9, "custom_longitude": 77.5},
+            {"outlet_name": "E", "custom_latitude": 13.0, "custom_longitude": 77.6},
+            {"outlet_name": "", "city": "nameless"},
+            "not a row",
+        ]
+    )  # fmt: skip
+    by_slug = {s["slug"]: s for s in stores}
+    assert [by_slug[k]["lat"] for k in ("a", "b", "c", "d")] == [None] * 4
+    assert by_slug["e"]["lat"] == 12.9 and by_slug["e-2"]["lat"] == 13.0
+    assert len(stores) == 6

@@ -180,6 +180,13 @@ def test_pair_watch_live_and_revoke(browser, web_server, bridge, frappe_http):
     expect(row.locator("input[name=label]")).to_have_value("Front counter TV")
     expect(row).to_contain_text("manager1@example.com")
     expect(row.locator("[data-field=online]")).to_have_text("online")
+    expect(row).to_contain_text("Downtown Outlet")
+    row.locator("input[name=label]").fill("Counter TV, left")
+    row.get_by_role("button", name="Rename").click()
+    expect(manager.get_by_role("status")).to_contain_text("Renamed to “Counter TV, left”")
+    row = manager.locator("tr[data-display]").last
+    expect(row.locator("input[name=label]")).to_have_value("Counter TV, left")
+    expect(tv.locator(".tv-foot")).to_contain_text("Front counter TV")  # until its next reload
     row.get_by_role("button", name="Revoke").click()
     expect(tv.locator(".tv-banner")).to_have_text("This screen was unpaired.", timeout=5000)
     expect(tv.locator("#pairing-code")).to_have_text(re.compile(r"^[A-Z0-9]{6}$"))
