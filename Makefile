@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 VENDOR := dashboard/static/vendor
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo test lint format bench clean
 
 install: $(VENV)/.installed $(VENDOR)/.installed
 
@@ -39,6 +39,10 @@ format: install
 
 test: lint
 	$(PY) -m pytest
+
+# Loads go to 127.0.0.1 only. Options: make bench BENCH_ARGS="fanout --clients 1000 --rooms 100"
+bench: install
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) var .pytest_cache

@@ -31,6 +31,9 @@ def parse_args(argv=None):
     parser.add_argument("--session-expiry", type=int, default=612000, help="seconds")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--time-zone", default="Asia/Kolkata")
+    parser.add_argument(
+        "--extra-outlets", type=int, default=0, help="add N active outlets BENCH-0000... for loads"
+    )
     return parser.parse_args(argv)
 
 
@@ -47,7 +50,7 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
     state = SimState(
-        store=data.build_store(args.seed, args.time_zone),
+        store=data.build_store(args.seed, args.time_zone, extra_outlets=args.extra_outlets),
         site=args.site,
         publisher=Publisher(args.redis_url, args.site),
         session_expiry=args.session_expiry,

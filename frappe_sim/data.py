@@ -276,12 +276,23 @@ def random_basket(rng: random.Random) -> list:
     return [(code, rng.choice((1, 1, 1, 2, 2, 3))) for code in codes]
 
 
-def build_store(seed: int, time_zone: str, days: int = 60) -> Store:
-    """The demo site with `days` days of history up to now, the same for the same seed and day."""
+def build_store(seed: int, time_zone: str, days: int = 60, extra_outlets: int = 0) -> Store:
+    """The demo site with `days` days of history up to now, the same for the same seed and day.
+
+    `extra_outlets` adds active outlets without history (BENCH-0000...), for load tests.
+    """
     store = Store(time_zone=ZoneInfo(time_zone), outlets=outlet_docs())
+    template = store.outlets["OUTLET-001"]
+    for i in range(extra_outlets):
+        name = f"BENCH-{i:04d}"
+        store.outlets[name] = {**template, "name": name, "outlet_name": name,
+                               "custom_manager_email": None}  # fmt: skip
     rng = random.Random(seed)
     now = store.now()
-    trading = [name for name, doc in store.outlets.items() if doc["status"] != "Closed"]
+    trading = [
+        name for name, doc in store.outlets.items()
+        if doc["status"] != "Closed" and not name.startswith("BENCH-")
+    ]  # fmt: skip
     for back in range(days, -1, -1):
         day = now.date() - timedelta(days=back)
         for outlet in trading:

@@ -1,0 +1,40 @@
+"""python -m bench: run the scenarios, print their tables, save the raw numbers."""
+
+import argparse
+import json
+import time
+
+from . import fanout
+from .harness import machine, save
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("scenarios", nargs="*", default=["fanout", "storm", "pages"])
+    parser.add_argument("--clients", type=int, default=5000)
+    parser.add_argument("--rooms", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=200.0, help="events per second")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--head-office", type=int, default=0,
+                        help="clients subscribed to every outlet")  # fmt: skip
+    parser.add_argument("--modes", default="eventlet,gevent,threading,baseline")
+    args = parser.parse_args()
+    info = machine()
+    print("machine:", json.dumps(info))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if "fanout" in args.scenarios:
+        table = fanout.scenario(
+            args.modes.split(","), args.clients, args.rooms, args.rate, args.seconds, args.runs,
+            args.head_office,
+        )  # fmt: skip
+        title = (f"Live fan-out: {args.clients} clients, {args.rooms} rooms, {args.rate:g} "
+                 f"events/s for {args.seconds:g} s, head office {args.head_office}; median "
+                 f"(min–max) of {args.runs} runs")  # fmt: skip
+        print(fanout.markdown(table, title))
+        path = save(f"fanout-{stamp}", {"args": vars(args), "machine": info, "table": table})
+        print("saved", path)
+
+
+if __name__ == "__main__":
+    main()

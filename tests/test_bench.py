@@ -1,0 +1,15 @@
+"""The benchmark harness cannot rot: scenario 1 at a tiny size, against the real stack."""
+
+from bench import fanout
+
+
+def test_fanout_smoke():
+    table = fanout.scenario(["eventlet", "baseline"], clients=20, rooms=5, rate=20, seconds=2,
+                            runs=1)  # fmt: skip
+    ours, broadcast = table["eventlet"]["runs"][0], table["baseline"]["runs"][0]
+    assert ours["connected"] == 20 and ours["subscribed"] == 20
+    assert ours["delivered"] == ours["expected"] == 40 * 4  # each event reaches its room's 4
+    assert ours["misrouted"] == 0 and ours["p99"] is not None
+    # The broadcast baseline sends every client every outlet's sales: the leak, measured.
+    assert broadcast["delivered"] == 20 * 40 and broadcast["misrouted"] == 20 * 32
+    assert "| eventlet |" in fanout.markdown(table, "smoke")
