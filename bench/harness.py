@@ -64,6 +64,13 @@ class Stack:
         self.processes: list[subprocess.Popen] = []
 
     def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.__exit__(None, None, None)  # no orphans when a part fails to come up
+            raise
+
+    def start(self):
         ours, theirs = free_port(), free_port()
         self.processes.append(start_redis(ours, self.tmp / "ours"))
         self.processes.append(start_redis(theirs, self.tmp / "theirs"))

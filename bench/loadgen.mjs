@@ -49,6 +49,7 @@ function connect(index) {
       resolve();
     });
     socket.on("connect_error", () => resolve());
+    setTimeout(resolve, 30000); // a client that never gets in is reported, not waited for
     sockets.push(socket);
   });
 }

@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import redis
+import socketio as socketio_module
 from babel.dates import format_time
 from babel.numbers import format_currency, format_decimal
 from flask import Flask, current_app, jsonify, render_template, request
@@ -44,7 +45,11 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=64 * 1024,
         SESSION_TYPE="redis",
-        SESSION_REDIS=redis.Redis.from_url(settings.redis_url),
+        SESSION_REDIS=redis.Redis(
+            connection_pool=redis.BlockingConnectionPool.from_url(
+                settings.redis_url, max_connections=settings.redis_max_connections, timeout=10
+            )
+        ),
         SESSION_KEY_PREFIX="session:",
         SESSION_PERMANENT=True,
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
@@ -54,6 +59,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.cookie_secure,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the server-side session
         RATELIMIT_STORAGE_URI=settings.redis_url,
+        RATELIMIT_STORAGE_OPTIONS=redis_pool(settings),
     )
     if settings.proxy_hops:
         hops = settings.proxy_hops
@@ -66,8 +72,8 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         lock_timeout=settings.frappe_connect_timeout + settings.frappe_read_timeout + 5,
         wait=settings.frappe_connect_timeout + settings.frappe_read_timeout + 1,
     )
-    app.extensions["outlets"] = Outlets(frappe, cache, settings)
-    app.extensions["feed"] = Feed(app.config["SESSION_REDIS"])
+    app.extensions["feed"] = feed = Feed(app.config["SESSION_REDIS"])
+    app.extensions["outlets"] = Outlets(frappe, cache, settings, feed)
     app.extensions["displays"] = Displays(app.config["SESSION_REDIS"])
     app.extensions["locator"] = Locator(frappe, cache, settings)
     app.config["APP_VERSION"] = settings.app_version or app_version()
@@ -79,7 +85,9 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     socketio.init_app(
         app,
         async_mode=settings.async_mode,
-        message_queue=settings.redis_url,
+        client_manager=socketio_module.RedisManager(
+            settings.redis_url, channel="flask-socketio", redis_options=redis_pool(settings)
+        ),
         manage_session=False,
     )
 
@@ -91,6 +99,12 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     register_error_pages(app)
     register_formats(app, settings)
     return app
+
+
+def redis_pool(settings: config.Settings) -> dict:
+    """Room for a burst: redis-py refuses the 101st concurrent connection of a default pool,
+    and under eventlet or gevent a few hundred browsers connecting at once need more."""
+    return {"max_connections": settings.redis_max_connections}
 
 
 def app_version() -> str:

@@ -21,11 +21,9 @@ import redis
 import socketio
 
 from . import config
-from .cache import redis_key
-from .events import KINDS, SALE, BadEvent, check_event, parse_channel_message, public_copy
+from .events import KINDS, BadEvent, check_event, parse_channel_message, public_copy
 from .feed import HEARTBEAT_EVERY, HEARTBEAT_KEY, ROOMS_KEY, Feed
 from .frappe import FrappeClient, FrappeError
-from .outlets import PERIODS, figures_key
 
 log = logging.getLogger("dashboard.bridge")
 
@@ -120,14 +118,6 @@ class Bridge:
                 sent["event"], public_copy(sent), room=f"public:{outlet}", namespace="/"
             )
             self.count("accepted")
-            if event["kind"] == SALE:
-                self.forget_figures(outlet)
-
-    def forget_figures(self, outlet: str) -> None:
-        """Cached figures no longer include every sale: the next page or snapshot asks Frappe."""
-        keys = [redis_key(figures_key(period, outlet)) for period in PERIODS]
-        with contextlib.suppress(redis.RedisError):
-            self.redis.delete(*keys)
 
     def reject(self, reason: str) -> None:
         self.count(f"bad:{reason}")

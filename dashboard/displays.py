@@ -37,7 +37,7 @@ class Display:
 
 def public_summary(figures: dict) -> dict:
     """Figures for a customer-facing screen: counts and items, never money."""
-    keep = ("outlet", "label", "period", "invoice_count", "day", "as_of", "stale")
+    keep = ("outlet", "label", "period", "invoice_count", "day", "feed_id", "as_of", "stale")
     items = [
         {"item_code": i["item_code"], "item_name": i["item_name"], "total_qty": i["total_qty"]}
         for i in figures["top_items"]

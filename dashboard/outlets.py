@@ -23,10 +23,11 @@ def valid_outlet_name(name: str) -> bool:
 
 
 class Outlets:
-    def __init__(self, frappe, cache: SharedCache, settings):
+    def __init__(self, frappe, cache: SharedCache, settings, feed):
         self.frappe = frappe
         self.cache = cache
         self.settings = settings
+        self.feed = feed
 
     # -- permissions --------------------------------------------------------------------------
 
@@ -53,18 +54,28 @@ class Outlets:
         return {"access": ALLOW, "label": text_or(doc.get("outlet_name"), outlet)}
 
     def list_for(self, user: str, sid: str) -> list[dict]:
-        """The outlets Frappe lets `user` read; reading the list also proves access to each."""
-        rows = self.frappe.get_list(
-            "Franchise Outlet",
-            fields=["name", "outlet_name", "city", "status"],
-            order_by="outlet_name asc",
-            sid=sid,
-        )
-        outlets = [outlet_row(row) for row in rows if isinstance(row.get("name"), str)]
-        for outlet in outlets:
-            grant = {"access": ALLOW, "label": outlet["label"]}
-            self.cache.write(permission_key(user, outlet["name"]), grant)
-        return outlets
+        """The outlets Frappe lets `user` read; reading the list also proves access to each.
+
+        Kept per user as long as a permission answer, so the overview costs Frappe one call a
+        minute per manager, not one per page view.
+        """
+
+        def fetch():
+            rows = self.frappe.get_list(
+                "Franchise Outlet",
+                fields=["name", "outlet_name", "city", "status"],
+                order_by="outlet_name asc",
+                sid=sid,
+            )
+            outlets = [outlet_row(row) for row in rows if isinstance(row.get("name"), str)]
+            for outlet in outlets:
+                grant = {"access": ALLOW, "label": outlet["label"]}
+                self.cache.write(permission_key(user, outlet["name"]), grant)
+            return outlets
+
+        return self.cache.get(
+            f"outlets:{user}", fetch, fresh_for=self.settings.permission_cache_seconds
+        ).value
 
     # -- figures ------------------------------------------------------------------------------
 
@@ -88,9 +99,11 @@ class Outlets:
     def figures(self, outlet: str, period: str, label: str, fetch) -> dict:
         def fetch_and_date():
             # The site's date travels with the figures: a screen past midnight ignores
-            # yesterday's.
+            # yesterday's. So does the live feed's last id: sales after it are not in them yet
+            # (Frappe publishes after commit), so pages add those to the figures themselves.
             day = datetime.now(ZoneInfo(self.time_zone())).date().isoformat()
-            return {**clean_figures(fetch()), "day": day}
+            feed_id = self.feed.last_id(outlet)
+            return {**clean_figures(fetch()), "day": day, "feed_id": feed_id}
 
         cached = self.cache.get(
             figures_key(period, outlet),

@@ -1,6 +1,7 @@
 """Logging in and out through Frappe, as a manager's browser does it (real Redis, real HTTP)."""
 
 import socket
+import threading
 
 import pytest
 import redis
@@ -220,9 +221,12 @@ def test_logout_needs_post_and_csrf(client):
     assert client.get("/").status_code == 200  # still logged in
 
 
-def test_expiry_mid_session_sends_back_to_login_with_a_message(client, frappe_http):
+def test_expiry_mid_session_sends_back_to_login_with_a_message(make_app, frappe_http):
+    # Frappe's answers are trusted for PERMISSION_CACHE_SECONDS; expiry shows at the next call.
+    client = make_app(PERMISSION_CACHE_SECONDS="0.1").test_client()
     login(client)
     assert client.get("/").status_code == 200
+    threading.Event().wait(0.2)
     frappe_http.as_service(
         "POST", "/api/method/frappe_sim.expire_sessions", json={"user": "manager1@example.com"}
     )

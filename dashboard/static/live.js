@@ -70,8 +70,10 @@
           return;
         }
         if (ack.snapshot) options.onSnapshot(outlet, ack.snapshot);
-        // Totals come from the snapshot; replayed events only fill the list of sales.
-        for (const event of ack.events) accept(event, true);
+        // Figures come from the snapshot; replayed events up to the feed id it was taken at
+        // are in it already and only fill the list of sales. Later ones still count.
+        const counted = ack.snapshot ? ack.snapshot.feed_id || "0-0" : null;
+        for (const event of ack.events) accept(event, counted === null || compareIds(event.id, counted) <= 0);
         if (ack.last_id) lastId.set(outlet, ack.last_id);
         bridgeAlive = ack.bridge.alive;
         showState();
