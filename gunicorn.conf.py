@@ -2,7 +2,7 @@
 
 Without this, a bad setting would make every worker fail to boot and gunicorn respawn them.
 config.py is loaded on its own, not through the dashboard package, so that the master imports
-no Flask before the eventlet worker monkey-patches.
+no Flask before a gevent or eventlet worker monkey-patches.
 """
 
 import importlib.util

@@ -4,7 +4,7 @@ import argparse
 import json
 import time
 
-from . import fanout
+from . import fanout, pages, storm
 from .harness import machine, save
 
 
@@ -19,6 +19,11 @@ def main() -> None:
     parser.add_argument("--head-office", type=int, default=0,
                         help="clients subscribed to every outlet")  # fmt: skip
     parser.add_argument("--modes", default="eventlet,gevent,threading,baseline")
+    parser.add_argument("--storm-clients", type=int, default=1000)
+    parser.add_argument("--storm-window", type=float, default=5.0, help="seconds")
+    parser.add_argument("--page-users", type=int, default=50)
+    parser.add_argument("--page-seconds", type=int, default=10)
+    parser.add_argument("--server", default="eventlet", help="async mode for storm and pages")
     args = parser.parse_args()
     info = machine()
     print("machine:", json.dumps(info))
@@ -34,6 +39,26 @@ def main() -> None:
         print(fanout.markdown(table, title))
         path = save(f"fanout-{stamp}", {"args": vars(args), "machine": info, "table": table})
         print("saved", path)
+    if "storm" in args.scenarios:
+        table = storm.scenario(args.storm_clients, args.storm_window, args.runs, args.server)
+        title = (
+            f"Reconnect storm: {args.storm_clients} clients of one outlet reconnect within "
+            f"{args.storm_window:g} s ({args.server}); median (min–max) of {args.runs} runs"
+        )
+        print(storm.markdown(table, title))
+        print(
+            "saved", save(f"storm-{stamp}", {"args": vars(args), "machine": info, "table": table})
+        )
+    if "pages" in args.scenarios:
+        table = pages.scenario(args.server, args.page_users, args.page_seconds, args.runs)
+        title = (
+            f"Pages: {args.page_users} concurrent users for {args.page_seconds} s each "
+            f"({args.server}); median (min–max) of {args.runs} runs"
+        )
+        print(pages.markdown(table, title))
+        print(
+            "saved", save(f"pages-{stamp}", {"args": vars(args), "machine": info, "table": table})
+        )
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def one_run(mode: str, cold: bool, connections: int, seconds: int, tmp: Path) ->
         for name, path in PAGES.items():
             before = sum(stack.frappe_calls().values())
             result = wrk(stack.web_url + path, cookie, connections, seconds)
-            calls = sum(stack.frappe_calls().values()) - before - 1  # minus the counting call
+            calls = sum(stack.frappe_calls().values()) - before
             result["frappe_per_1000"] = 1000.0 * calls / max(result["requests"], 1)
             results[name] = result
         return results

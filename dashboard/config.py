@@ -39,7 +39,7 @@ class Settings:
     frappe_bridge_password: str | None = None
     frappe_connect_timeout: float = 3.0
     frappe_read_timeout: float = 10.0
-    async_mode: str = "eventlet"
+    async_mode: str = "gevent"
     login_limit_per_address: str = "8 per minute"
     login_limit_per_user: str = "5 per minute"
     cookie_secure: bool = True
@@ -100,7 +100,7 @@ def load(environ=None) -> Settings:
         frappe_bridge_password=env.optional("FRAPPE_BRIDGE_PASSWORD"),
         frappe_connect_timeout=env.seconds("FRAPPE_CONNECT_TIMEOUT", 3.0),
         frappe_read_timeout=env.seconds("FRAPPE_READ_TIMEOUT", 10.0),
-        async_mode=env.choice("SOCKETIO_ASYNC_MODE", ASYNC_MODES, "eventlet"),
+        async_mode=env.choice("SOCKETIO_ASYNC_MODE", ASYNC_MODES, "gevent"),
         login_limit_per_address=env.rate("LOGIN_LIMIT_PER_ADDRESS", "8 per minute"),
         login_limit_per_user=env.rate("LOGIN_LIMIT_PER_USER", "5 per minute"),
         cookie_secure=env.flag("COOKIE_SECURE", not demo),

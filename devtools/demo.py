@@ -32,7 +32,7 @@ def procfile(web_port: int, frappe_port: int, env: dict) -> str:
         f" --redis-url {env['FRAPPE_REDIS_URL']} --sales-per-minute 12"
     )
     lines["web"] = (
-        f"{shlex.quote(str(Path(sys.executable).parent / 'gunicorn'))} -k eventlet -w 1"
+        f"{shlex.quote(str(Path(sys.executable).parent / 'gunicorn'))} -k gevent -w 1"
         f" -b 127.0.0.1:{web_port} 'dashboard:create_app()'"
     )
     lines["bridge"] = f"{python} -m dashboard.bridge"

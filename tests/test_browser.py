@@ -1,4 +1,4 @@
-"""A manager in Chromium: log in, see the outlets, log out (gunicorn + eventlet, as deployed)."""
+"""A manager in Chromium: log in, see the outlets, log out (gunicorn + gevent, as deployed)."""
 
 import re
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Under the deployed server (gunicorn + eventlet), a slow Frappe stalls nobody else."""
+"""Under the deployed server (gunicorn + gevent), a slow Frappe stalls nobody else."""
 
 import threading
 

@@ -21,7 +21,7 @@ GOOD = {
 def test_defaults():
     settings = config.load(GOOD)
     assert settings.frappe_site == "erp.example.com"
-    assert settings.async_mode == "eventlet" and settings.frappe_realtime == "redis"
+    assert settings.async_mode == "gevent" and settings.frappe_realtime == "redis"
     assert settings.cookie_secure is True and settings.demo is False
 
 
@@ -79,7 +79,7 @@ def test_create_app_exits_2_with_one_line():
 def test_gunicorn_exits_2_with_one_line_before_booting_workers():
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     env = {**GOOD, "FRAPPE_URL": "not a url"}
-    command = [gunicorn, "-k", "eventlet", "-w", "1", "-b", f"127.0.0.1:{free_port()}"]
+    command = [gunicorn, "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{free_port()}"]
     result = run([*command, "dashboard:create_app()"], env)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

@@ -331,7 +331,8 @@ def test_logout_closes_that_sessions_sockets(live_client, web_server):
 def test_two_web_processes_share_rooms_and_logouts(
     live_client, web_server, frappe_url, redis_url, frappe_http
 ):
-    second_url, second = start_web(frappe_url, redis_url)
+    # The second process runs eventlet, the option the brief names: both share one Redis.
+    second_url, second = start_web(frappe_url, redis_url, mode="eventlet")
     try:
         here = live_client()
         there = live_client(web_url=second_url)
