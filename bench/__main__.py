@@ -29,9 +29,13 @@ def main() -> None:
     print("machine:", json.dumps(info))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     if "fanout" in args.scenarios:
+
+        def keep(partial):
+            save(f"fanout-{stamp}", {"args": vars(args), "machine": info, "table": partial})
+
         table = fanout.scenario(
             args.modes.split(","), args.clients, args.rooms, args.rate, args.seconds, args.runs,
-            args.head_office,
+            args.head_office, progress=keep,
         )  # fmt: skip
         title = (f"Live fan-out: {args.clients} clients, {args.rooms} rooms, {args.rate:g} "
                  f"events/s for {args.seconds:g} s, head office {args.head_office}; median "

@@ -119,7 +119,8 @@ def measure(loadgen, ready, worker, idle_rss, connected_rss, frappe_redis_url, c
     return result
 
 
-def scenario(modes, clients, rooms, rate, seconds, runs, head_office=0) -> dict:
+def scenario(modes, clients, rooms, rate, seconds, runs, head_office=0, progress=None) -> dict:
+    """Every mode's runs and summary; `progress(table)` after each mode keeps partial results."""
     room_names = outlets(rooms)
     table = {}
     for mode in modes:
@@ -129,6 +130,8 @@ def scenario(modes, clients, rooms, rate, seconds, runs, head_office=0) -> dict:
                 results.append(one_run(mode, clients, room_names, rate, seconds, head_office,
                                        Path(tmp)))  # fmt: skip
         table[mode] = {"runs": results, "summary": summarise(results, KEYS)}
+        if progress:
+            progress(table)
     return table
 
 

@@ -30,7 +30,7 @@ BIN = Path(sys.executable).parent
 WORKERS = {
     "eventlet": ["-k", "eventlet", "--worker-connections", "20000"],
     "gevent": ["-k", "gevent", "--worker-connections", "20000"],
-    "threading": ["-k", "gthread", "--threads", "6000"],
+    "threading": ["-k", "gthread", "--threads", "6000", "--worker-connections", "20000"],
 }
 
 
@@ -92,7 +92,11 @@ class Stack:
              f"127.0.0.1:{web_port}", "--log-level", "warning", "dashboard:create_app()"],
             env,
         )  # fmt: skip
-        wait_until(lambda: requests.get(self.web_url + "/healthz", timeout=1).ok, what="web")
+        # 503 until the bridge beats: up is up.
+        wait_until(
+            lambda: requests.get(self.web_url + "/healthz", timeout=1).status_code in (200, 503),
+            what="web",
+        )
         self.spawn([PYTHON, "-m", "dashboard.bridge"], env)
         beat = redis.Redis.from_url(self.redis_url)
         wait_until(lambda: beat.exists("bridge:heartbeat"), what="bridge")
@@ -165,15 +169,22 @@ class Sampler(threading.Thread):
 
     def run(self):
         while not self.done.wait(0.2):
-            self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
+            try:
+                self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
+            except psutil.Error:
+                return  # the server died: the run reports what it saw
 
     def finish(self) -> dict:
         self.done.set()
         self.join()
-        times = self.process.cpu_times()
+        try:
+            times = self.process.cpu_times()
+            rss = self.process.memory_info().rss
+        except psutil.Error:
+            return {"cpu_s": None, "peak_rss_mb": None, "server_died": True}
         return {
             "cpu_s": round(times.user + times.system - self.cpu_start, 2),
-            "peak_rss_mb": round(max(self.peak_rss, self.process.memory_info().rss) / 2**20, 1),
+            "peak_rss_mb": round(max(self.peak_rss, rss) / 2**20, 1),
         }
 
 

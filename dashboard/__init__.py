@@ -20,6 +20,8 @@ from . import (
     config,
     live,  # noqa: F401 -- registers the Socket.IO handlers
     locator,
+    metrics,
+    security,
     tv,
     views,
 )
@@ -89,6 +91,8 @@ def create_app(settings: config.Settings | None = None) -> Flask:
             settings.redis_url, channel="flask-socketio", redis_options=redis_pool(settings)
         ),
         manage_session=False,
+        # Our own origin only, plus any the settings add: no cross-site socket hijacking.
+        cors_allowed_origins=list(settings.socket_origins) or None,
     )
 
     app.context_processor(lambda: {"manager": auth.current_manager()})
@@ -98,6 +102,8 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     app.register_blueprint(locator.bp)
     register_error_pages(app)
     register_formats(app, settings)
+    security.init_app(app, settings)
+    metrics.init_app(app)
     return app
 
 
@@ -187,16 +193,6 @@ def register_error_pages(app: Flask) -> None:
             )
         response.status_code = 429
         response.headers["Retry-After"] = str(retry_after)
-        return response
-
-    @app.after_request
-    def no_framing(response):
-        # Nothing is framed, except what a view explicitly allows (the embeddable locator).
-        if "Content-Security-Policy" not in response.headers:
-            response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
-            response.headers["X-Frame-Options"] = "DENY"
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
     @app.errorhandler(500)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import redis
 
 from .frappe import FrappeUnavailable
+from .metrics import CACHE_LOOKUPS
 
 POLL_INTERVAL = 0.05
 
@@ -39,6 +40,7 @@ class SharedCache:
         """The cached value of `key`, fetched with `fetch()` by one process at a time."""
         entry = self.read(key)
         if entry and time.time() - entry.fetched_at < fresh_for:
+            CACHE_LOOKUPS.labels("hit").inc()
             return entry
         deadline = time.monotonic() + self.wait
         while True:
@@ -49,14 +51,17 @@ class SharedCache:
                     entry = self.read(key)
                     if entry and time.time() - entry.fetched_at < fresh_for:
                         return entry
+                    CACHE_LOOKUPS.labels("fetched").inc()
                     return self.refresh(key, fetch, entry)
                 finally:
                     with contextlib.suppress(redis.exceptions.LockError):
                         lock.release()  # already gone if the fetch outlived lock_timeout
             newer = self.read(key)
             if newer and (entry is None or newer.fetched_at > entry.fetched_at):
+                CACHE_LOOKUPS.labels("waited").inc()
                 return newer
             if time.monotonic() > deadline:
+                CACHE_LOOKUPS.labels("stale").inc()
                 if entry:
                     return Cached(entry.value, entry.fetched_at, stale=True)
                 raise FrappeUnavailable("Frappe is not answering in time.")

@@ -58,6 +58,8 @@ class Settings:
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     tile_attribution: str = "© OpenStreetMap contributors"
     redis_max_connections: int = 1000
+    socket_origins: tuple = ()
+    metrics_token: str | None = None
     app_version: str | None = None  # None: the package version and a digest of the front end
     pairing_codes_per_address: str = "30 per hour"
     pairing_attempts_per_user: str = "10 per 10 minutes"
@@ -114,6 +116,8 @@ def load(environ=None) -> Settings:
         feed_max_len=env.integer("FEED_MAX_LEN", 500),
         app_version=env.optional("APP_VERSION"),
         redis_max_connections=env.integer("REDIS_MAX_CONNECTIONS", 1000),
+        socket_origins=env.origins("SOCKET_ALLOWED_ORIGINS"),
+        metrics_token=env.optional("METRICS_TOKEN"),
         locator_cache_seconds=env.seconds("LOCATOR_CACHE_SECONDS", 300.0),
         locator_rate_limit=env.rate("LOCATOR_RATE_LIMIT", "120 per minute"),
         locator_frame_origins=env.origins("LOCATOR_FRAME_ORIGINS"),

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import requests
 from markupsafe import Markup
 
+from .metrics import FRAPPE_CALLS
+
 log = logging.getLogger(__name__)
 
 UNAVAILABLE_STATUSES = {429, 502, 503, 504}
@@ -149,11 +151,7 @@ class FrappeClient:
             data=params if http_method != "GET" else None,
             headers=self._auth(sid, as_service),
         )
-        data = self._json(response)
-        if data.get("session_expired") and sid:
-            raise SessionExpired()
-        if response.status_code != 200:
-            self._raise(response, data)
+        data = self._answer(response, sid)
         return data.get("message")
 
     def get_list(
@@ -167,11 +165,7 @@ class FrappeClient:
         response = self._send(
             "GET", f"/api/resource/{doctype}", params=params, headers=self._auth(sid, as_service)
         )
-        data = self._json(response)
-        if data.get("session_expired") and sid:
-            raise SessionExpired()
-        if response.status_code != 200:
-            self._raise(response, data)
+        data = self._answer(response, sid)
         rows = data.get("data")
         if not isinstance(rows, list):
             raise FrappeError("Frappe answered a list request without a list.")
@@ -180,11 +174,7 @@ class FrappeClient:
     def get_doc(self, doctype: str, name: str, *, sid=None, as_service=False) -> dict:
         path = f"/api/resource/{quote(doctype)}/{quote(name, safe='')}"
         response = self._send("GET", path, headers=self._auth(sid, as_service))
-        data = self._json(response)
-        if data.get("session_expired") and sid:
-            raise SessionExpired()
-        if response.status_code != 200:
-            self._raise(response, data)
+        data = self._answer(response, sid)
         doc = data.get("data")
         if not isinstance(doc, dict):
             raise FrappeError("Frappe answered a document request without a document.")
@@ -217,16 +207,30 @@ class FrappeClient:
         headers = dict(headers or {})
         if client_ip:
             headers["X-Forwarded-For"] = client_ip
+        endpoint = path.split("?")[0].rsplit("/", 1)[0] if "/resource/" in path else path
         try:
-            return self.http.request(
+            response = self.http.request(
                 method, self.base_url + path, headers=headers, timeout=self.timeout, **kwargs
             )
         except requests.Timeout:
+            FRAPPE_CALLS.labels(endpoint, "timeout").inc()
             log.warning("Frappe timed out: %s %s", method, path.split("?")[0])
             raise FrappeUnavailable("Frappe is not answering in time.") from None
         except requests.RequestException as exc:
+            FRAPPE_CALLS.labels(endpoint, "unreachable").inc()
             log.warning("Frappe unreachable: %s %s (%s)", method, path, type(exc).__name__)
             raise FrappeUnavailable() from None
+        FRAPPE_CALLS.labels(endpoint, str(response.status_code)).inc()
+        return response
+
+    def _answer(self, response, sid) -> dict:
+        """The JSON of a successful answer; Frappe's refusals become our exceptions."""
+        data = self._json(response)
+        if data.get("session_expired") and sid:
+            raise SessionExpired()
+        if response.status_code != 200:
+            self._raise(response, data)
+        return data
 
     @staticmethod
     def _json(response) -> dict:

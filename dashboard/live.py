@@ -21,6 +21,7 @@ from .events import public_copy
 from .extensions import socketio
 from .feed import HEARTBEAT_EVERY, HEARTBEAT_KEY, ROOMS_KEY, valid_feed_id
 from .frappe import FrappeError, FrappeUnavailable, NotFound, NotPermitted, SessionExpired
+from .metrics import LIVE_SOCKETS
 from .outlets import valid_outlet_name
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def on_connect(auth=None):
         }
     state["outlets"] = {}  # outlet -> when access was last confirmed (monotonic)
     sockets[request.sid] = state
+    LIVE_SOCKETS.labels(state["kind"]).inc()
     store().sadd(group_key(state["group"]), request.sid)
     store().expire(group_key(state["group"]), 8 * 86400)
     start_sweeper(current_app._get_current_object())
@@ -80,6 +82,7 @@ def on_connect(auth=None):
 def on_disconnect(reason=None):
     state = sockets.pop(request.sid, None)
     if state:
+        LIVE_SOCKETS.labels(state["kind"]).dec()
         with contextlib.suppress(redis.RedisError):
             store().srem(group_key(state["group"]), request.sid)
             if state["kind"] == "display":
@@ -195,9 +198,10 @@ def bridge_status() -> dict:
     try:
         beat = store().get(HEARTBEAT_KEY)
     except redis.RedisError:
-        return {"alive": False, "at": None}
+        return {"alive": False, "at": None, "age_s": None}
     at = float(beat) if beat else None
-    return {"alive": bool(at and time.time() - at < HEARTBEAT_EVERY * 4), "at": at}
+    age = round(time.time() - at, 1) if at else None
+    return {"alive": bool(age is not None and age < HEARTBEAT_EVERY * 4), "at": at, "age_s": age}
 
 
 def close_sockets(group: str, event: str, data: dict) -> None:

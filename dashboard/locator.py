@@ -25,6 +25,7 @@ from flask import (
 
 from .extensions import limiter
 from .frappe import FrappeError
+from .security import allow_framing_by
 
 LOCATIONS_METHOD = "franchise_management.api.get_franchise_locations"
 CACHE_KEY = "locations"
@@ -147,19 +148,12 @@ def grouped(stores: list[dict]) -> list[tuple[str, list[tuple[str, list[dict]]]]
 # -- pages ----------------------------------------------------------------------------------------
 
 
-def framing(response, embed: bool):
-    """Only the franchise's own sites may frame the embeddable locator; nothing else is framed."""
-    origins = current_app.extensions["settings"].locator_frame_origins
-    if embed and origins:
-        response.headers["Content-Security-Policy"] = "frame-ancestors 'self' " + " ".join(origins)
-        response.headers.pop("X-Frame-Options", None)
-    return response
-
-
 @bp.route("/locator")
 def index():
     stores = store_list()
     embed = request.args.get("embed") == "1"
+    if embed and current_app.extensions["settings"].locator_frame_origins:
+        allow_framing_by(current_app.extensions["settings"].locator_frame_origins)
     settings = current_app.extensions["settings"]
     page = render_template(
         "locator.html",
@@ -171,7 +165,7 @@ def index():
     )
     response = current_app.make_response(page)
     response.headers["Cache-Control"] = "public, max-age=60"
-    return framing(response, embed)
+    return response
 
 
 @bp.route("/locator/<slug>")

@@ -4,7 +4,8 @@ import redis
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
 from .auth import current_manager, login_required, manager_sid
-from .frappe import NotFound, NotPermitted
+from .frappe import FrappeError, NotFound, NotPermitted
+from .live import bridge_status
 from .outlets import PERIODS, valid_outlet_name
 
 bp = Blueprint("views", __name__)
@@ -16,12 +17,26 @@ def outlets():
 
 @bp.route("/healthz")
 def healthz():
+    """Our Redis, Frappe, the bridge and the store list: 200 when all is well, else 503 naming
+    what fails."""
+    health, failing = {}, []
     try:
         current_app.config["SESSION_REDIS"].ping()
-        locator = current_app.extensions["locator"].health()
+        health["redis"] = "ok"
+        health["bridge"] = bridge_status()
+        health["locator"] = current_app.extensions["locator"].health()
     except redis.RedisError:
-        return jsonify(ok=False, redis="unreachable"), 503
-    return jsonify(ok=True, redis="ok", locator=locator)
+        health["redis"] = "unreachable"
+        failing.append("redis")
+    try:
+        current_app.extensions["frappe"].time_zone()  # a cheap call anyone may make
+        health["frappe"] = "ok"
+    except FrappeError as exc:
+        health["frappe"] = exc.message
+        failing.append("frappe")
+    if "bridge" in health and not health["bridge"]["alive"]:
+        failing.append("bridge")
+    return jsonify(ok=not failing, failing=failing, **health), 503 if failing else 200
 
 
 @bp.route("/")

@@ -18,7 +18,7 @@ def main(url: str) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"{url}/healthz", timeout=1).ok:
+            if requests.get(f"{url}/healthz", timeout=1).ok:  # Redis, Frappe and the bridge up
                 break
         except requests.RequestException:
             pass

@@ -73,14 +73,16 @@ def test_locations_json_geojson_and_etag(web_server):
 def test_only_allowed_origins_may_frame_the_embed(make_app):
     client = make_app(LOCATOR_FRAME_ORIGINS="https://www.franchise.example").test_client()
     embed = client.get("/locator?embed=1")
-    assert embed.headers["Content-Security-Policy"] == (
+    assert embed.headers["Content-Security-Policy"].endswith(
         "frame-ancestors 'self' https://www.franchise.example"
     )
     assert "X-Frame-Options" not in embed.headers
     assert 'class="topbar"' not in embed.get_data(as_text=True)
     plain = client.get("/locator")
     assert plain.headers["X-Frame-Options"] == "DENY"
-    assert plain.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+    policy = plain.headers["Content-Security-Policy"]
+    assert policy.endswith("frame-ancestors 'none'") and "script-src 'self';" in policy
+    assert "img-src 'self' data: http://127.0.0.1:9;" in policy  # the tile server
     assert make_app().test_client().get("/locator?embed=1").headers["X-Frame-Options"] == "DENY"
 
 

@@ -259,8 +259,3 @@ def test_frappe_down_after_login_is_a_clear_503(make_app, redis_url):
     assert response.status_code == 503
     text = response.get_data(as_text=True)
     assert "Frappe is unreachable" in text and "Traceback" not in text
-
-
-def test_healthz(client):
-    health = client.get("/healthz").get_json()
-    assert health["ok"] is True and health["redis"] == "ok"

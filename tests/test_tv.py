@@ -10,6 +10,7 @@ import socketio
 from playwright.sync_api import expect
 
 from .conftest import ROOT, crash, start_web, stop, web_login
+from .test_browser import logged_in_page
 from .test_live import LiveClient, submit_sale
 
 CODE = re.compile(r'id="pairing-code"[^>]*>([A-Z0-9]{6})<')
@@ -138,13 +139,7 @@ def test_display_pages_refuse_odd_requests(web_server):
 
 
 def manager_page(browser, web_url, usr="manager1@example.com", pwd="manager1"):
-    page = browser.new_context().new_page()
-    page.goto(web_url + "/login")
-    page.fill("input[name=usr]", usr)
-    page.fill("input[name=pwd]", pwd)
-    page.click("button[type=submit]")
-    expect(page.get_by_role("heading", name="Your outlets")).to_be_visible()
-    return page
+    return logged_in_page(browser, web_url, usr, pwd)
 
 
 def pair_in_browser(manager, tv, web_url, outlet="OUTLET-001", label="Front counter TV"):

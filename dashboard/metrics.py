@@ -1,0 +1,79 @@
+"""Prometheus metrics (/metrics): Frappe calls, cache use, live sockets and the bridge's counts.
+
+Not public: the endpoint answers only loopback addresses, or a bearer token when METRICS_TOKEN is
+set (for a scraper elsewhere); anyone else gets a 404.
+"""
+
+import hmac
+import ipaddress
+import time
+
+import redis
+from flask import Blueprint, Response, abort, current_app, request
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY
+
+from .feed import HEARTBEAT_KEY
+
+FRAPPE_CALLS = Counter(
+    "dashboard_frappe_calls_total", "Requests to Frappe by endpoint and outcome",
+    ["endpoint", "outcome"],
+)  # fmt: skip
+CACHE_LOOKUPS = Counter(
+    "dashboard_cache_lookups_total", "Shared cache lookups: hit, fetched, waited or stale",
+    ["result"],
+)  # fmt: skip
+LIVE_SOCKETS = Gauge(
+    "dashboard_live_sockets", "Socket.IO clients connected to this process", ["kind"]
+)
+
+bp = Blueprint("metrics", __name__)
+
+
+class BridgeCollector:
+    """The bridge is another process: its counts and heartbeat are read from Redis at scrape."""
+
+    def __init__(self):
+        self.client = None
+
+    def collect(self):
+        if self.client is None:
+            return
+        events = GaugeMetricFamily(
+            "dashboard_bridge_events", "Realtime events seen by the bridge, by outcome or reason",
+            labels=["outcome"],
+        )  # fmt: skip
+        age = GaugeMetricFamily("dashboard_bridge_heartbeat_age_seconds", "Since the last beat")
+        try:
+            for name, count in self.client.hgetall("bridge:stats").items():
+                events.add_metric([name.decode()], float(count))
+            beat = self.client.get(HEARTBEAT_KEY)
+        except redis.RedisError:
+            return
+        yield events
+        if beat:
+            age.add_metric([], time.time() - float(beat))
+            yield age
+
+
+BRIDGE = BridgeCollector()
+REGISTRY.register(BRIDGE)
+
+
+def init_app(app) -> None:
+    BRIDGE.client = app.config["SESSION_REDIS"]
+    app.register_blueprint(bp)
+
+
+@bp.route("/metrics")
+def metrics():
+    token = current_app.extensions["settings"].metrics_token
+    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if token:
+        allowed = hmac.compare_digest(sent.encode(), token.encode())
+    else:
+        allowed = ipaddress.ip_address(request.remote_addr or "0.0.0.0").is_loopback
+    if not allowed:
+        abort(404)
+    return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)

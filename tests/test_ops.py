@@ -1,0 +1,73 @@
+"""Running it: /healthz names what fails, /metrics is not public, headers and socket origins."""
+
+import pytest
+import socketio
+
+from .conftest import login, web_login
+
+
+def test_healthz_names_the_failing_part(make_app):
+    down = make_app(FRAPPE_URL="http://127.0.0.1:9").test_client()
+    response = down.get("/healthz")
+    body = response.get_json()
+    assert response.status_code == 503 and "frappe" in body["failing"]
+    assert body["redis"] == "ok" and "bridge" in body and "locator" in body
+
+
+def test_healthz_all_well(web_server, bridge):
+    import time
+
+    import requests
+
+    # Other tests empty our Redis now and then; the bridge beats again within 2 s.
+    deadline = time.monotonic() + 10
+    while (response := requests.get(web_server + "/healthz", timeout=10)).status_code != 200:
+        assert time.monotonic() < deadline, response.json()
+        time.sleep(0.2)
+    body = response.json()
+    assert body["failing"] == [] and body["frappe"] == "ok" and body["bridge"]["alive"]
+    assert body["bridge"]["age_s"] < 10
+
+
+def test_metrics_only_for_loopback_or_token(make_app):
+    app = make_app()
+    local = app.test_client()  # 127.0.0.1
+    login(local)
+    text = local.get("/metrics").get_data(as_text=True)
+    assert "dashboard_frappe_calls_total" in text and "dashboard_cache_lookups_total" in text
+    outside = app.test_client()
+    outside.environ_base["REMOTE_ADDR"] = "203.0.113.5"
+    assert outside.get("/metrics").status_code == 404
+    token_app = make_app(METRICS_TOKEN="s3cret-scrape-token")
+    scraper = token_app.test_client()
+    scraper.environ_base["REMOTE_ADDR"] = "203.0.113.5"
+    assert scraper.get("/metrics").status_code == 404
+    ok = scraper.get("/metrics", headers={"Authorization": "Bearer s3cret-scrape-token"})
+    assert ok.status_code == 200
+
+
+def test_security_headers_on_every_page(client):
+    response = client.get("/login")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "object-src 'none'" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    cookie = login(client).headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_sockets_from_another_origin_are_refused(web_server):
+    http = web_login(web_server, "manager1@example.com", "manager1")
+    cookie = f"fd_session={http.cookies['fd_session']}"
+    foreign = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        foreign.connect(
+            web_server,
+            headers={"Cookie": cookie, "Origin": "http://evil.example"},
+            transports=["polling"],
+        )
+    own = socketio.Client(reconnection=False)
+    own.connect(web_server, headers={"Cookie": cookie, "Origin": web_server},
+                transports=["polling"])  # fmt: skip
+    assert own.connected
+    own.disconnect()
