@@ -6,6 +6,7 @@ so one user's grant never serves another.
 """
 
 import math
+import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -28,6 +29,7 @@ class Outlets:
         self.cache = cache
         self.settings = settings
         self.feed = feed
+        self._zone = ("UTC", 0.0)  # (zone, until when it is trusted)
 
     # -- permissions --------------------------------------------------------------------------
 
@@ -120,13 +122,21 @@ class Outlets:
         }
 
     def time_zone(self) -> str:
-        """The site's time zone: the setting, else what Frappe says (asked daily), else UTC."""
+        """The site's time zone: the setting, else what Frappe says (asked daily), else UTC.
+
+        Kept in this process for a minute too: every page shows clock times.
+        """
         if self.settings.time_zone:
             return self.settings.time_zone
+        zone, until = self._zone
+        if time.monotonic() < until:
+            return zone
         try:
-            return self.cache.get("site:time_zone", self.frappe.time_zone, fresh_for=86400).value
+            zone = self.cache.get("site:time_zone", self.frappe.time_zone, fresh_for=86400).value
         except FrappeError:
             return "UTC"
+        self._zone = (zone, time.monotonic() + 60)
+        return zone
 
 
 def figures_key(period: str, outlet: str) -> str:
