@@ -161,7 +161,8 @@ def test_pair_watch_live_and_revoke(browser, web_server, bridge, frappe_http):
     tv = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
     pair_in_browser(manager, tv, web_server)
     expect(tv.locator("#tv-outlet")).to_have_text("Downtown Outlet")
-    invoice = submit_sale(frappe_http, "OUTLET-001", [{"item_code": "CAKE-01", "qty": 1}])
+    # Enough cake to top today's items whatever other tests sold here.
+    invoice = submit_sale(frappe_http, "OUTLET-001", [{"item_code": "CAKE-01", "qty": 40}])
     sale = tv.locator(f'#tv-ticker li[data-invoice="{invoice}"]')
     expect(sale).to_be_visible(timeout=2000)
     expect(sale).to_contain_text("Carrot Cake Slice")
