@@ -1,7 +1,6 @@
 """Franchise Dashboard: a realtime sales dashboard for franchise businesses on Frappe."""
 
 import hashlib
-import logging
 import time
 from datetime import datetime, timedelta
 from importlib import metadata
@@ -20,6 +19,7 @@ from . import (
     config,
     live,  # noqa: F401 -- registers the Socket.IO handlers
     locator,
+    logs,
     metrics,
     security,
     tv,
@@ -39,9 +39,7 @@ SESSION_LIFETIME = timedelta(days=7)  # Frappe's own default session_expiry is 1
 
 def create_app(settings: config.Settings | None = None) -> Flask:
     settings = settings or config.load_or_exit()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logs.configure(settings)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import redis
 import socketio
 
-from . import config
+from . import config, logs
 from .events import KINDS, BadEvent, check_event, parse_channel_message, public_copy
 from .feed import HEARTBEAT_EVERY, HEARTBEAT_KEY, ROOMS_KEY, Feed
 from .frappe import FrappeClient, FrappeError
@@ -275,9 +275,7 @@ def main() -> int:
     except config.ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logs.configure(settings)
     bridge = Bridge(settings)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: bridge.stop.set())

@@ -45,6 +45,7 @@ class Settings:
     cookie_secure: bool = True
     proxy_hops: int = 0
     log_level: str = "INFO"
+    log_format: str = "json"
     figures_cache_seconds: float = 10.0
     permission_cache_seconds: float = 60.0
     currency: str = "INR"
@@ -108,6 +109,7 @@ def load(environ=None) -> Settings:
         cookie_secure=env.flag("COOKIE_SECURE", not demo),
         proxy_hops=env.integer("PROXY_HOPS", 0),
         log_level=env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+        log_format=env.choice("LOG_FORMAT", ("json", "text"), "text" if demo else "json"),
         figures_cache_seconds=env.seconds("FIGURES_CACHE_SECONDS", 10.0),
         permission_cache_seconds=env.seconds("PERMISSION_CACHE_SECONDS", 60.0),
         currency=env.currency("CURRENCY", "INR"),

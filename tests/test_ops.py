@@ -71,3 +71,19 @@ def test_sockets_from_another_origin_are_refused(web_server):
                 transports=["polling"])  # fmt: skip
     assert own.connected
     own.disconnect()
+
+
+def test_logs_are_json_lines_without_secrets(make_app, capsys, redis_url):
+    import json
+
+    from .test_login import frappe_sid_of
+
+    client = make_app(LOG_FORMAT="json").test_client()
+    login(client)
+    client.get("/outlets/No%20Such%20Outlet")
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in lines]
+    assert any(r["message"] == "login: manager1@example.com" and r["level"] == "INFO"
+               for r in records)  # fmt: skip
+    sid = frappe_sid_of(redis_url)
+    assert all(sid not in line and 'manager1"' not in line for line in lines)
