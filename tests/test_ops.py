@@ -87,3 +87,10 @@ def test_logs_are_json_lines_without_secrets(make_app, capsys, redis_url):
                for r in records)  # fmt: skip
     sid = frappe_sid_of(redis_url)
     assert all(sid not in line and 'manager1"' not in line for line in lines)
+
+
+def test_oversized_bodies_and_wrong_methods_are_clear_4xx(client):
+    big = client.post("/login", data={"usr": "x", "pwd": "y" * 100_000})
+    assert big.status_code == 413 and "Traceback" not in big.get_data(as_text=True)
+    assert client.put("/login").status_code == 405
+    assert client.delete("/api/outlets/OUTLET-001/summary").status_code == 405
