@@ -139,7 +139,7 @@ def register_formats(app: Flask, settings: config.Settings) -> None:
     @app.template_filter("clock")
     def clock(iso_time, zone):
         moment = datetime.fromisoformat(iso_time).astimezone(ZoneInfo(zone))
-        return format_time(moment, "HH:mm:ss", locale=settings.locale)
+        return format_time(moment, "HH:mm:ss", locale=locale)
 
     @app.template_filter("since")
     def since(moment, now):

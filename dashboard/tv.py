@@ -16,7 +16,7 @@ from flask import (
 from flask_limiter import RateLimitExceeded
 
 from .auth import current_manager, login_required, manager_sid
-from .displays import DISPLAY_COOKIE, Display, clean_label, public_summary
+from .displays import CODE_TTL, DISPLAY_COOKIE, Display, clean_label, public_summary
 from .extensions import limiter
 from .frappe import FrappeUnavailable, NotFound, NotPermitted
 from .live import end_display_sockets
@@ -70,7 +70,7 @@ def pairing_page():
         try:
             with limiter.limit(pairing_limit, key_func=lambda: request.remote_addr or ""):
                 code, waiting = displays().new_code()
-                seconds_left = 600
+                seconds_left = CODE_TTL
         except RateLimitExceeded:
             status = 429
     page = render_template(
@@ -82,9 +82,9 @@ def pairing_page():
     response = current_app.make_response((page, status))
     response.delete_cookie(DISPLAY_COOKIE)
     if code:
-        set_cookie(response, PAIRING_COOKIE, waiting, 600)
+        set_cookie(response, PAIRING_COOKIE, waiting, CODE_TTL)
     else:
-        response.headers["Retry-After"] = "600"
+        response.headers["Retry-After"] = str(CODE_TTL)
     return response
 
 
