@@ -17,7 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import (
     auth,
     config,
-    live,  # noqa: F401 -- registers the Socket.IO handlers
+    live,
     locator,
     logs,
     metrics,
@@ -79,6 +79,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     app.config["APP_VERSION"] = settings.app_version or app_version()
 
     server_session.init_app(app)
+    live.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
     # manage_session=False: socket handlers read the same server-side session as the pages.

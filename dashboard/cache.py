@@ -3,12 +3,16 @@
 Each entry keeps its value and when it was fetched. A fresh entry is served as it is. Otherwise
 one process (the one that takes the Redis lock) asks Frappe while the others wait a little for
 its answer. When Frappe cannot be reached, the last value is served marked stale.
+
+Within a process, requests for the same key share one lookup: a crowd (a reconnect storm, a
+page everyone opens at nine) costs Redis one lock and one poll, not one per request.
 """
 
 import contextlib
 import json
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
@@ -25,6 +29,15 @@ class Cached:
     stale: bool = False
 
 
+@dataclass
+class Flight:
+    """One lookup in progress in this process, and what it came to."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Cached | None = None
+    error: Exception | None = None
+
+
 def redis_key(key: str) -> str:
     return f"cache:{key}"
 
@@ -35,6 +48,7 @@ class SharedCache:
         self.keep_for = keep_for  # how long a value stays for the stale fallback
         self.lock_timeout = lock_timeout  # frees the lock of a process that died mid-fetch
         self.wait = wait  # how long a waiter waits for the fetching process
+        self.flights: dict[str, Flight] = {}
 
     def get(self, key: str, fetch, fresh_for: float) -> Cached:
         """The cached value of `key`, fetched with `fetch()` by one process at a time."""
@@ -42,6 +56,34 @@ class SharedCache:
         if entry and time.time() - entry.fetched_at < fresh_for:
             CACHE_LOOKUPS.labels("hit").inc()
             return entry
+        flight = self.flights.get(key)
+        if flight is not None:
+            return self.join(flight, key, fetch, fresh_for, entry)
+        flight = self.flights[key] = Flight()
+        try:
+            flight.result = self.lookup(key, fetch, fresh_for, entry)
+            return flight.result
+        except Exception as error:
+            flight.error = error
+            raise
+        finally:
+            del self.flights[key]
+            flight.done.set()
+
+    def join(self, flight: Flight, key: str, fetch, fresh_for: float, entry) -> Cached:
+        """Wait for this process's lookup of the same key and share its answer."""
+        if flight.done.wait(self.wait):
+            if flight.error is None:
+                return flight.result
+            if isinstance(flight.error, FrappeUnavailable):
+                raise flight.error
+            # Something about the asker (an expired session, say): ask for ourselves.
+            return self.lookup(key, fetch, fresh_for, entry)
+        if entry:
+            return Cached(entry.value, entry.fetched_at, stale=True)
+        raise FrappeUnavailable("Frappe is not answering in time.")
+
+    def lookup(self, key: str, fetch, fresh_for: float, entry: Cached | None) -> Cached:
         deadline = time.monotonic() + self.wait
         while True:
             lock = self.redis.lock(f"lock:{key}", timeout=self.lock_timeout)

@@ -34,6 +34,22 @@ RECHECK_EVERY = 30  # seconds between sweeps of this process's sockets
 # This process's sockets: socket id -> who it is and what it watches.
 sockets: dict[str, dict] = {}
 _sweeper_started = False
+CONNECTED = "dashboard.socket_connected"  # set in a socket's environ once its state is taken
+
+
+def init_app(app) -> None:
+    """Flask-SocketIO opens the Flask session (a Redis read) for every socket event; ours need
+    it only at connect, where the socket's state is copied from it. Later events get a null
+    session: a reconnect storm then costs one session read per socket, not one per event."""
+    interface = app.session_interface
+    open_session = interface.open_session
+
+    def open_unless_connected(app, request):
+        if request.environ.get(CONNECTED):
+            return interface.make_null_session(app)
+        return open_session(app, request)
+
+    interface.open_session = open_unless_connected
 
 
 def store() -> redis.Redis:
@@ -72,6 +88,7 @@ def on_connect(auth=None):
         }
     state["outlets"] = {}  # outlet -> when access was last confirmed (monotonic)
     sockets[request.sid] = state
+    request.environ[CONNECTED] = True
     LIVE_SOCKETS.labels(state["kind"]).inc()
     store().sadd(group_key(state["group"]), request.sid)
     store().expire(group_key(state["group"]), 8 * 86400)

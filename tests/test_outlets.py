@@ -261,3 +261,31 @@ def test_slow_frappe_gives_stale_figures_after_the_read_timeout(make_app, slow_f
     threading.Event().wait(0.15)  # let the 0.1 s cache lapse
     response = client.get("/api/outlets/Jubilee%20Hills/summary?period=weekly").get_json()
     assert response["stale"] is True and response["as_of"] == fresh["as_of"]
+
+
+def test_one_askers_expired_session_does_not_fail_the_crowd_behind_it(
+    make_app, frappe_http, slow_frappe
+):
+    app = make_app()
+    expired, fine = app.test_client(), app.test_client()
+    login(expired, "manager2@example.com", "manager2")
+    login(fine, "Administrator", "admin")
+    for client in (expired, fine):  # permission known, so only the figures call is left
+        assert client.get("/api/outlets/OUTLET-002/summary?period=monthly").status_code == 200
+    app.config["SESSION_REDIS"].delete("cache:figures:monthly:OUTLET-002")
+    frappe_http.as_service(
+        "POST", "/api/method/frappe_sim.expire_sessions", json={"user": "manager2@example.com"}
+    )
+    slow_frappe(0.5)
+    answers = {}
+
+    def fetch(name, client):
+        answers[name] = client.get("/api/outlets/OUTLET-002/summary?period=monthly")
+
+    first = threading.Thread(target=fetch, args=("expired", expired))
+    first.start()
+    threading.Event().wait(0.2)  # the expired session's request is the one asking Frappe
+    fetch("fine", fine)
+    first.join(timeout=30)
+    assert answers["expired"].status_code == 401
+    assert answers["fine"].status_code == 200 and answers["fine"].get_json()["stale"] is False
