@@ -79,7 +79,6 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     app.config["APP_VERSION"] = settings.app_version or app_version()
 
     server_session.init_app(app)
-    live.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
     # manage_session=False: socket handlers read the same server-side session as the pages.
@@ -93,6 +92,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         # Our own origin only, plus any the settings add: no cross-site socket hijacking.
         cors_allowed_origins=list(settings.socket_origins) or None,
     )
+    live.init_app(app)
 
     app.context_processor(lambda: {"manager": auth.current_manager()})
     app.register_blueprint(auth.bp)

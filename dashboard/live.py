@@ -38,9 +38,11 @@ CONNECTED = "dashboard.socket_connected"  # set in a socket's environ once its s
 
 
 def init_app(app) -> None:
-    """Flask-SocketIO opens the Flask session (a Redis read) for every socket event; ours need
-    it only at connect, where the socket's state is copied from it. Later events get a null
-    session: a reconnect storm then costs one session read per socket, not one per event."""
+    """Call after Flask-Session and Flask-SocketIO are bound to `app`."""
+    app.wsgi_app = without_compression(app.wsgi_app)
+    # Flask-SocketIO opens the Flask session (a Redis read) for every socket event; ours need
+    # it only at connect, where the socket's state is copied from it. Later events get a null
+    # session: a reconnect storm then costs one session read per socket, not one per event.
     interface = app.session_interface
     open_session = interface.open_session
 
@@ -50,6 +52,17 @@ def init_app(app) -> None:
         return open_session(app, request)
 
     interface.open_session = open_unless_connected
+
+
+def without_compression(wsgi_app):
+    """Don't negotiate WebSocket per-message deflate: our messages are a few hundred bytes, and
+    its zlib state cost each socket about 90 KiB of server memory (docs/benchmarks.md)."""
+
+    def app(environ, start_response):
+        environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+        return wsgi_app(environ, start_response)
+
+    return app
 
 
 def store() -> redis.Redis:

@@ -1,5 +1,8 @@
 """Running it: /healthz names what fails, /metrics is not public, headers and socket origins."""
 
+import socket
+from urllib.parse import urlsplit
+
 import pytest
 import socketio
 
@@ -71,6 +74,28 @@ def test_sockets_from_another_origin_are_refused(web_server):
                 transports=["polling"])  # fmt: skip
     assert own.connected
     own.disconnect()
+
+
+def test_websockets_are_not_compressed(web_server):
+    """Per-message deflate cost each socket ~90 KiB of server memory for messages of a few
+    hundred bytes (docs/benchmarks.md): the upgrade succeeds without it."""
+    address = urlsplit(web_server)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as raw:
+        raw.sendall(
+            b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+            b"Host: " + address.netloc.encode() + b"\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = raw.recv(4096)
+            assert chunk, f"connection closed during the handshake: {answer!r}"
+            answer += chunk
+    head = answer.split(b"\r\n\r\n")[0].decode().lower()
+    assert head.startswith("http/1.1 101")
+    assert "permessage-deflate" not in head
 
 
 def test_logs_are_json_lines_without_secrets(make_app, capsys, redis_url):
