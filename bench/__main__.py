@@ -23,7 +23,9 @@ def main() -> None:
     parser.add_argument("--storm-window", type=float, default=5.0, help="seconds")
     parser.add_argument("--page-users", type=int, default=50)
     parser.add_argument("--page-seconds", type=int, default=10)
-    parser.add_argument("--server", default="eventlet", help="async mode for storm and pages")
+    parser.add_argument("--think-ms", type=int, default=1000,
+                        help="pages: a thinking user's pause between requests")  # fmt: skip
+    parser.add_argument("--server", default="gevent", help="async mode for storm and pages")
     args = parser.parse_args()
     info = machine()
     print("machine:", json.dumps(info))
@@ -54,7 +56,9 @@ def main() -> None:
             "saved", save(f"storm-{stamp}", {"args": vars(args), "machine": info, "table": table})
         )
     if "pages" in args.scenarios:
-        table = pages.scenario(args.server, args.page_users, args.page_seconds, args.runs)
+        table = pages.scenario(
+            args.server, args.page_users, args.page_seconds, args.runs, args.think_ms
+        )
         title = (
             f"Pages: {args.page_users} concurrent users for {args.page_seconds} s each "
             f"({args.server}); median (min–max) of {args.runs} runs"
