@@ -42,7 +42,7 @@ test: lint
 
 # Loads go to 127.0.0.1 only. Options: make bench BENCH_ARGS="fanout --clients 1000 --rooms 100"
 bench: install
-	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	@{ command -v wrk && command -v nginx; } >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk nginx-light; }
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:

@@ -26,10 +26,13 @@ def main() -> None:
     parser.add_argument("--think-ms", type=int, default=1000,
                         help="pages: a thinking user's pause between requests")  # fmt: skip
     parser.add_argument("--server", default="gevent", help="async mode for storm and pages")
+    parser.add_argument("--web-processes", type=int, default=1,
+                        help="web processes on one Redis, behind nginx")  # fmt: skip
     args = parser.parse_args()
     info = machine()
     print("machine:", json.dumps(info))
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    where = f"{args.web_processes} web processes behind nginx" if args.web_processes > 1 else ""
     if "fanout" in args.scenarios:
 
         def keep(partial):
@@ -37,19 +40,21 @@ def main() -> None:
 
         table = fanout.scenario(
             args.modes.split(","), args.clients, args.rooms, args.rate, args.seconds, args.runs,
-            args.head_office, progress=keep,
+            args.head_office, progress=keep, web_processes=args.web_processes,
         )  # fmt: skip
         title = (f"Live fan-out: {args.clients} clients, {args.rooms} rooms, {args.rate:g} "
-                 f"events/s for {args.seconds:g} s, head office {args.head_office}; median "
+                 f"events/s for {args.seconds:g} s, head office {args.head_office} {where}; median "
                  f"(min–max) of {args.runs} runs")  # fmt: skip
         print(fanout.markdown(table, title))
         path = save(f"fanout-{stamp}", {"args": vars(args), "machine": info, "table": table})
         print("saved", path)
     if "storm" in args.scenarios:
-        table = storm.scenario(args.storm_clients, args.storm_window, args.runs, args.server)
+        table = storm.scenario(
+            args.storm_clients, args.storm_window, args.runs, args.server, args.web_processes
+        )
         title = (
             f"Reconnect storm: {args.storm_clients} clients of one outlet reconnect within "
-            f"{args.storm_window:g} s ({args.server}); median (min–max) of {args.runs} runs"
+            f"{args.storm_window:g} s ({args.server} {where}); median (min–max) of {args.runs} runs"
         )
         print(storm.markdown(table, title))
         print(
@@ -57,11 +62,16 @@ def main() -> None:
         )
     if "pages" in args.scenarios:
         table = pages.scenario(
-            args.server, args.page_users, args.page_seconds, args.runs, args.think_ms
+            args.server,
+            args.page_users,
+            args.page_seconds,
+            args.runs,
+            args.think_ms,
+            args.web_processes,
         )
         title = (
             f"Pages: {args.page_users} concurrent users for {args.page_seconds} s each "
-            f"({args.server}); median (min–max) of {args.runs} runs"
+            f"({args.server} {where}); median (min–max) of {args.runs} runs"
         )
         print(pages.markdown(table, title))
         print(

@@ -22,6 +22,7 @@ from .harness import (
     Stack,
     login_cookie,
     publish_sales,
+    rss,
     stop,
     summarise,
 )
@@ -53,18 +54,18 @@ def finish_loadgen(process: subprocess.Popen) -> dict:
 
 
 def one_run(mode: str, clients: int, rooms: list[str], rate: float, seconds: float,
-            head_office: int, tmp: Path) -> dict:  # fmt: skip
+            head_office: int, tmp: Path, web_processes: int = 1) -> dict:  # fmt: skip
     if mode == "baseline":
         return baseline_run(clients, rooms, rate, seconds, tmp)
-    with Stack(mode, tmp) as stack:
+    with Stack(mode, tmp, web_processes=web_processes) as stack:
         cookie = login_cookie(stack.web_url)
-        worker = stack.web_worker()
-        idle_rss = worker.memory_info().rss
+        workers = stack.web_workers()
+        idle_rss = rss(workers)
         config = {"url": stack.web_url, "cookie": cookie, "clients": clients, "outlets": rooms,
                   "mode": "rooms", "extra_all": head_office}  # fmt: skip
         loadgen, ready = run_loadgen(config)
-        connected_rss = worker.memory_info().rss
-        return measure(loadgen, ready, worker, idle_rss, connected_rss, stack.frappe_redis_url,
+        connected_rss = rss(workers)
+        return measure(loadgen, ready, workers, idle_rss, connected_rss, stack.frappe_redis_url,
                        clients, rooms, rate, seconds, head_office)  # fmt: skip
 
 
@@ -78,22 +79,22 @@ def baseline_run(clients, rooms, rate, seconds, tmp: Path) -> dict:
     )  # fmt: skip
     try:
         server.stdout.readline()
-        worker = psutil.Process(server.pid)
-        idle_rss = worker.memory_info().rss
+        workers = [psutil.Process(server.pid)]
+        idle_rss = rss(workers)
         config = {"url": f"http://127.0.0.1:{port}", "cookie": None, "clients": clients,
                   "outlets": rooms, "mode": "broadcast"}  # fmt: skip
         loadgen, ready = run_loadgen(config)
-        connected_rss = worker.memory_info().rss
-        return measure(loadgen, ready, worker, idle_rss, connected_rss, url, clients, rooms,
+        connected_rss = rss(workers)
+        return measure(loadgen, ready, workers, idle_rss, connected_rss, url, clients, rooms,
                        rate, seconds, 0, broadcast=True)  # fmt: skip
     finally:
         stop(server)
         stop(frappe_redis)
 
 
-def measure(loadgen, ready, worker, idle_rss, connected_rss, frappe_redis_url, clients, rooms,
+def measure(loadgen, ready, workers, idle_rss, connected_rss, frappe_redis_url, clients, rooms,
             rate, seconds, head_office, broadcast=False) -> dict:  # fmt: skip
-    sampler = Sampler(worker)
+    sampler = Sampler(workers)
     sampler.start()
     sent = publish_sales(frappe_redis_url, rooms, rate, seconds)
     time.sleep(2)  # let the last events drain
@@ -119,7 +120,8 @@ def measure(loadgen, ready, worker, idle_rss, connected_rss, frappe_redis_url, c
     return result
 
 
-def scenario(modes, clients, rooms, rate, seconds, runs, head_office=0, progress=None) -> dict:
+def scenario(modes, clients, rooms, rate, seconds, runs, head_office=0, progress=None,
+             web_processes=1) -> dict:  # fmt: skip
     """Every mode's runs and summary; `progress(table)` after each mode keeps partial results."""
     room_names = outlets(rooms)
     table = {}
@@ -128,7 +130,7 @@ def scenario(modes, clients, rooms, rate, seconds, runs, head_office=0, progress
         for _ in range(runs):
             with tempfile.TemporaryDirectory() as tmp:
                 results.append(one_run(mode, clients, room_names, rate, seconds, head_office,
-                                       Path(tmp)))  # fmt: skip
+                                       Path(tmp), web_processes))  # fmt: skip
         table[mode] = {"runs": results, "summary": summarise(results, KEYS)}
         if progress:
             progress(table)

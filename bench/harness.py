@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -56,11 +57,49 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-class Stack:
-    """Our Redis, a Redis for Frappe, the demo Frappe, one web process and the bridge."""
+NGINX = """
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 20000; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};
+    uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
+    # Sticky by the whole client address: ip_hash would put all of 127.0.0.x on one process.
+    upstream web {{ hash $remote_addr consistent; {servers} keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://web;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }}
+        location /socket.io/ {{
+            proxy_pass http://web;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_set_header Host $host;
+            proxy_read_timeout 3600s;
+        }}
+    }}
+}}
+"""
 
-    def __init__(self, mode: str, tmp: Path, outlets: int = 500, **settings):
+
+class Stack:
+    """Our Redis, a Redis for Frappe, the demo Frappe, the web process(es) and the bridge.
+
+    With `web_processes` > 1, that many gunicorns share our Redis behind nginx with sticky
+    sessions, as the README's deployment section describes.
+    """
+
+    def __init__(self, mode: str, tmp: Path, outlets: int = 500, web_processes=1, **settings):
         self.mode, self.tmp, self.settings, self.outlets = mode, tmp, settings, outlets
+        self.web_processes = web_processes
         self.processes: list[subprocess.Popen] = []
 
     def __enter__(self):
@@ -76,9 +115,8 @@ class Stack:
         self.processes.append(start_redis(theirs, self.tmp / "theirs"))
         self.redis_url = f"redis://127.0.0.1:{ours}/0"
         self.frappe_redis_url = f"redis://127.0.0.1:{theirs}/0"
-        frappe_port, web_port = free_port(), free_port()
+        frappe_port = free_port()
         self.frappe_url = f"http://127.0.0.1:{frappe_port}"
-        self.web_url = f"http://127.0.0.1:{web_port}"
         self.spawn([PYTHON, "-m", "frappe_sim", "--port", str(frappe_port), "--site", SITE,
                     "--redis-url", self.frappe_redis_url,
                     "--extra-outlets", str(self.outlets)])  # fmt: skip
@@ -87,20 +125,42 @@ class Stack:
             what="demo Frappe",
         )
         env = self.env()
-        self.web = self.spawn(
-            [str(BIN / "gunicorn"), *WORKERS[self.mode], "-w", "1", "-b",
-             f"127.0.0.1:{web_port}", "--log-level", "warning", "dashboard:create_app()"],
-            env,
-        )  # fmt: skip
-        # 503 until the bridge beats: up is up.
-        wait_until(
-            lambda: requests.get(self.web_url + "/healthz", timeout=1).status_code in (200, 503),
-            what="web",
-        )
+        ports = [free_port() for _ in range(self.web_processes)]
+        self.webs = [self.start_web(port, env) for port in ports]
+        if self.web_processes > 1:
+            self.web_url = self.start_nginx(ports)
+        else:
+            self.web_url = f"http://127.0.0.1:{ports[0]}"
         self.spawn([PYTHON, "-m", "dashboard.bridge"], env)
         beat = redis.Redis.from_url(self.redis_url)
         wait_until(lambda: beat.exists("bridge:heartbeat"), what="bridge")
         return self
+
+    def start_web(self, port: int, env: dict) -> subprocess.Popen:
+        web = self.spawn(
+            [str(BIN / "gunicorn"), *WORKERS[self.mode], "-w", "1", "-b", f"127.0.0.1:{port}",
+             "--log-level", "warning", "dashboard:create_app()"],
+            env,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        # 503 until the bridge beats: up is up.
+        wait_until(
+            lambda: requests.get(url + "/healthz", timeout=1).status_code in (200, 503), what="web"
+        )
+        return web
+
+    def start_nginx(self, ports: list[int]) -> str:
+        if not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():
+            raise SystemExit("nginx is needed for --web-processes > 1: apt-get install nginx-light")
+        port = free_port()
+        servers = " ".join(f"server 127.0.0.1:{p};" for p in ports)
+        conf = self.tmp / "nginx.conf"
+        conf.write_text(NGINX.format(tmp=self.tmp, servers=servers, port=port))
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.spawn([nginx, "-p", str(self.tmp), "-c", str(conf), "-g", "daemon off;"])
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: requests.get(url + "/healthz", timeout=1).ok is not None, what="nginx")
+        return url
 
     def env(self) -> dict:
         return {
@@ -127,9 +187,13 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def web_worker(self) -> psutil.Process:
-        children = psutil.Process(self.web.pid).children()
-        return children[0] if children else psutil.Process(self.web.pid)
+    def web_workers(self) -> list[psutil.Process]:
+        """The processes that serve requests: each gunicorn's worker."""
+        workers = []
+        for web in self.webs:
+            children = psutil.Process(web.pid).children()
+            workers.append(children[0] if children else psutil.Process(web.pid))
+        return workers
 
     def frappe_calls(self) -> dict:
         response = requests.get(
@@ -159,18 +223,17 @@ def login_cookie(web_url: str, usr="Administrator", pwd="admin") -> str:
 
 
 class Sampler(threading.Thread):
-    """CPU seconds and peak resident memory of one process while a load runs."""
+    """CPU seconds and peak resident memory of the server's processes while a load runs."""
 
-    def __init__(self, process: psutil.Process):
+    def __init__(self, processes: list[psutil.Process]):
         super().__init__(daemon=True)
-        self.process, self.peak_rss, self.done = process, 0, threading.Event()
-        times = process.cpu_times()
-        self.cpu_start = times.user + times.system
+        self.processes, self.peak_rss, self.done = processes, 0, threading.Event()
+        self.cpu_start = cpu_seconds(processes)
 
     def run(self):
         while not self.done.wait(0.2):
             try:
-                self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
+                self.peak_rss = max(self.peak_rss, rss(self.processes))
             except psutil.Error:
                 return  # the server died: the run reports what it saw
 
@@ -178,14 +241,21 @@ class Sampler(threading.Thread):
         self.done.set()
         self.join()
         try:
-            times = self.process.cpu_times()
-            rss = self.process.memory_info().rss
+            cpu, now = cpu_seconds(self.processes), rss(self.processes)
         except psutil.Error:
             return {"cpu_s": None, "peak_rss_mb": None, "server_died": True}
         return {
-            "cpu_s": round(times.user + times.system - self.cpu_start, 2),
-            "peak_rss_mb": round(max(self.peak_rss, rss) / 2**20, 1),
+            "cpu_s": round(cpu - self.cpu_start, 2),
+            "peak_rss_mb": round(max(self.peak_rss, now) / 2**20, 1),
         }
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
+
+
+def rss(processes: list[psutil.Process]) -> int:
+    return sum(p.memory_info().rss for p in processes)
 
 
 def publish_sales(frappe_redis_url: str, outlets: list[str], rate: float, seconds: float) -> list:

@@ -25,6 +25,9 @@ function record(socket, event) {
 // hrtime is monotonic; align it once with the wall clock the publisher uses.
 const offset = BigInt(Date.now()) * 1000000n - process.hrtime.bigint();
 
+// Clients come from many loopback addresses, as browsers come from many hosts.
+const spread = (index) => `127.0.0.${2 + (index % 250)}`;
+
 function connect(index) {
   return new Promise((resolve) => {
     const socket = io(config.url, {
@@ -32,6 +35,7 @@ function connect(index) {
       extraHeaders: config.cookie ? { Cookie: config.cookie } : {},
       reconnection: false,
       forceNew: true,
+      localAddress: spread(index), // the proxy is sticky by client address
     });
     const headOffice = index < (config.extra_all || 0);
     // The outlets this client's person may see; with the broadcast baseline it cannot choose,

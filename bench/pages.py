@@ -49,9 +49,10 @@ def wrk(url: str, cookie: str, connections: int, seconds: int, think_ms: int = 0
     }
 
 
-def one_run(mode: str, cold: bool, users: int, seconds: int, think_ms: int, tmp: Path) -> dict:
+def one_run(mode: str, cold: bool, users: int, seconds: int, think_ms: int, tmp: Path,
+            web_processes: int) -> dict:  # fmt: skip
     settings = {"FIGURES_CACHE_SECONDS": "0.001"} if cold else {}
-    with Stack(mode, tmp, outlets=1, **settings) as stack:
+    with Stack(mode, tmp, outlets=1, web_processes=web_processes, **settings) as stack:
         cookie = login_cookie(stack.web_url)
         results = {}
         for name, path in PAGES.items():
@@ -65,13 +66,16 @@ def one_run(mode: str, cold: bool, users: int, seconds: int, think_ms: int, tmp:
         return results
 
 
-def scenario(mode: str, users: int, seconds: int, runs: int, think_ms: int = 1000) -> dict:
+def scenario(mode: str, users: int, seconds: int, runs: int, think_ms: int = 1000,
+             web_processes: int = 1) -> dict:  # fmt: skip
     table = {}
     for cold in (False, True):
         runs_out = []
         for _ in range(runs):
             with tempfile.TemporaryDirectory() as tmp:
-                runs_out.append(one_run(mode, cold, users, seconds, think_ms, Path(tmp)))
+                runs_out.append(
+                    one_run(mode, cold, users, seconds, think_ms, Path(tmp), web_processes)
+                )
         for name in PAGES:
             rows = [run[name] for run in runs_out]
             table[f"{name} ({'cold' if cold else 'warm'})"] = summarise(rows, KEYS)

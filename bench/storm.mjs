@@ -11,6 +11,7 @@ const say = (data) => process.stdout.write(JSON.stringify(data) + "\n");
 function newSocket(client) {
   const socket = io(config.url, {
     transports: ["websocket"], extraHeaders: { Cookie: config.cookie }, reconnection: false, forceNew: true,
+    localAddress: `127.0.0.${2 + (client.index % 250)}`, // the proxy is sticky by client address
   });
   socket.on("live_pos_sale", (event) => { client.received.add(event.invoice); client.lastId = event.id; });
   socket.on("daily_sales_update", (event) => { client.lastId = event.id; });
@@ -37,7 +38,7 @@ function start(client) {
 for (let i = 0; i < config.clients; i += 100) {
   const batch = [];
   for (let j = i; j < Math.min(config.clients, i + 100); j++) {
-    const client = { received: new Set(), lastId: null };
+    const client = { index: j, received: new Set(), lastId: null };
     clients.push(client);
     batch.push(start(client));
   }

@@ -16,8 +16,8 @@ OUTLET = "BENCH-0000"
 KEYS = ["frappe_calls", "p50_ms", "p99_ms", "max_ms", "all_done_ms", "missed", "resynced_pct"]
 
 
-def one_run(clients: int, window: float, mode: str, tmp: Path) -> dict:
-    with Stack(mode, tmp, outlets=1) as stack:
+def one_run(clients: int, window: float, mode: str, tmp: Path, web_processes: int = 1) -> dict:
+    with Stack(mode, tmp, outlets=1, web_processes=web_processes) as stack:
         storm = subprocess.Popen(
             ["node", str(ROOT / "bench" / "storm.mjs"), json.dumps(
                 {"url": stack.web_url, "cookie": login_cookie(stack.web_url), "clients": clients,
@@ -63,11 +63,11 @@ def calls(stack) -> int:
     return sum(n for path, n in counted.items() if "/api/" in path and "login" not in path)
 
 
-def scenario(clients: int, window: float, runs: int, mode: str) -> dict:
+def scenario(clients: int, window: float, runs: int, mode: str, web_processes: int = 1) -> dict:
     results = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
-            results.append(one_run(clients, window, mode, Path(tmp)))
+            results.append(one_run(clients, window, mode, Path(tmp), web_processes))
     return {"runs": results, "summary": summarise(results, KEYS)}
 
 
