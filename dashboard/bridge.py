@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections import deque
+from datetime import datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,14 @@ import socketio
 
 from . import config, logs
 from .events import KINDS, BadEvent, check_event, parse_channel_message, public_copy
-from .feed import HEARTBEAT_EVERY, HEARTBEAT_KEY, ROOMS_KEY, Feed
+from .feed import (
+    HEARTBEAT_EVERY,
+    HEARTBEAT_KEY,
+    LATENCY_BUCKETS,
+    LATENCY_KEY,
+    ROOMS_KEY,
+    Feed,
+)
 from .frappe import FrappeClient, FrappeError
 
 log = logging.getLogger("dashboard.bridge")
@@ -83,7 +91,13 @@ class Bridge:
         except BadEvent as exc:
             self.reject(exc.reason)
             return
-        if event is not None:
+        except Exception:  # a message nobody foresaw must not stop the feed
+            log.debug("unreadable realtime message", exc_info=True)
+            self.reject("unreadable")
+            return
+        if event is None:
+            self.count("ignored")  # another site's, or another kind of event
+        else:
             self.accept(event)
 
     def on_socketio_event(self, kind: str, message) -> None:
@@ -118,6 +132,7 @@ class Bridge:
                 sent["event"], public_copy(sent), room=f"public:{outlet}", namespace="/"
             )
             self.count("accepted")
+            self.record_latency(sent)
 
     def reject(self, reason: str) -> None:
         self.count(f"bad:{reason}")
@@ -130,6 +145,19 @@ class Bridge:
     def count(self, name: str) -> None:
         with contextlib.suppress(redis.RedisError):
             self.redis.hincrby(STATS_KEY, name, 1)
+
+    def record_latency(self, sale: dict) -> None:
+        """How late we passed a sale on, by the time Frappe committed it (site-local)."""
+        try:
+            committed = datetime.fromisoformat(sale["timestamp"]).replace(tzinfo=self.feed.zone)
+        except (KeyError, TypeError, ValueError):
+            return  # no usable timestamp: nothing to measure
+        seconds = max(0.0, time.time() - committed.timestamp())
+        bucket = next((str(le) for le in LATENCY_BUCKETS if seconds <= le), "+Inf")
+        with contextlib.suppress(redis.RedisError):
+            self.redis.pipeline(transaction=False).hincrby(LATENCY_KEY, bucket, 1).hincrbyfloat(
+                LATENCY_KEY, "sum", seconds
+            ).execute()
 
     # -- health -------------------------------------------------------------------------------
 

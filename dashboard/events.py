@@ -44,6 +44,8 @@ def parse_channel_message(raw: bytes | str, site: str) -> dict | None:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise BadEvent("not JSON") from None
+    except RecursionError:  # "[[[[...": Python's parser gives up on deep nesting
+        raise BadEvent("nested too deeply") from None
     if not isinstance(data, dict):
         raise BadEvent("not a JSON object")
     if data.get("namespace") != site or data.get("event") not in KINDS:

