@@ -22,6 +22,7 @@ from . import (
     logs,
     metrics,
     security,
+    sessions,
     tv,
     views,
 )
@@ -60,6 +61,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the server-side session
         RATELIMIT_STORAGE_URI=settings.redis_url,
         RATELIMIT_STORAGE_OPTIONS=redis_pool(settings),
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,  # limits hold while our Redis is away
     )
     if settings.proxy_hops:
         hops = settings.proxy_hops
@@ -71,6 +73,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         keep_for=86400,  # the last figures stay a day, for when Frappe is down
         lock_timeout=settings.frappe_connect_timeout + settings.frappe_read_timeout + 5,
         wait=settings.frappe_connect_timeout + settings.frappe_read_timeout + 1,
+        answer_within=settings.frappe_wait_seconds,
     )
     app.extensions["feed"] = feed = Feed(app.config["SESSION_REDIS"])
     app.extensions["outlets"] = Outlets(frappe, cache, settings, feed)
@@ -79,6 +82,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     app.config["APP_VERSION"] = settings.app_version or app_version()
 
     server_session.init_app(app)
+    sessions.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
     # manage_session=False: socket handlers read the same server-side session as the pages.
@@ -167,6 +171,20 @@ def register_error_pages(app: Flask) -> None:
             return jsonify(error="unavailable", message=exc.message), 503
         page = render_template("error.html", title="Frappe is unreachable", message=exc.message)
         return page, 503
+
+    @app.errorhandler(redis.RedisError)
+    def store_unavailable(_exc):
+        app.logger.warning("our Redis is unreachable: %s %s", request.method, request.path)
+        message = "The dashboard cannot reach its data store just now. Please try again shortly."
+        if wants_json():
+            response = jsonify(error="unavailable", message=message)
+        else:
+            # Not render_template: its context (the manager, the time zone) needs that store.
+            page = app.jinja_env.get_template("unavailable.html").render(message=message)
+            response = current_app.make_response(page)
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(400)
     @app.errorhandler(404)

@@ -5,7 +5,8 @@ one process (the one that takes the Redis lock) asks Frappe while the others wai
 its answer. When Frappe cannot be reached, the last value is served marked stale.
 
 Within a process, requests for the same key share one lookup: a crowd (a reconnect storm, a
-page everyone opens at nine) costs Redis one lock and one poll, not one per request.
+page everyone opens at nine) costs Redis one lock and one poll, not one per request. No request
+waits on Frappe longer than `answer_within`: pages answer in time even when Frappe hangs.
 """
 
 import contextlib
@@ -15,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 import redis
+from flask import g, has_request_context
 
 from .frappe import FrappeUnavailable
 from .metrics import CACHE_LOOKUPS
@@ -43,45 +45,63 @@ def redis_key(key: str) -> str:
 
 
 class SharedCache:
-    def __init__(self, client: redis.Redis, *, keep_for: int, lock_timeout: float, wait: float):
+    def __init__(self, client: redis.Redis, *, keep_for: int, lock_timeout: float, wait: float,
+                 answer_within: float):  # fmt: skip
         self.redis = client
         self.keep_for = keep_for  # how long a value stays for the stale fallback
         self.lock_timeout = lock_timeout  # frees the lock of a process that died mid-fetch
         self.wait = wait  # how long a waiter waits for the fetching process
+        self.answer_within = answer_within  # how long a request waits before going without
         self.flights: dict[str, Flight] = {}
 
     def get(self, key: str, fetch, fresh_for: float) -> Cached:
-        """The cached value of `key`, fetched with `fetch()` by one process at a time."""
+        """The cached value of `key`, fetched with `fetch()` by one process at a time.
+
+        The fetch runs on its own: a request waits `answer_within` for it, then takes the last
+        value marked stale (or FrappeUnavailable when there is none) while the fetch goes on
+        and fills the cache for the next one.
+        """
         entry = self.read(key)
         if entry and time.time() - entry.fetched_at < fresh_for:
             CACHE_LOOKUPS.labels("hit").inc()
             return entry
-        flight = self.flights.get(key)
-        if flight is not None:
-            return self.join(flight, key, fetch, fresh_for, entry)
-        flight = self.flights[key] = Flight()
-        try:
-            flight.result = self.lookup(key, fetch, fresh_for, entry)
+        flight, mine = self.flights.get(key), False
+        if flight is None:
+            flight, mine = self.take_off(key, fetch, fresh_for, entry), True
+        if not flight.done.wait(self.budget()):
+            CACHE_LOOKUPS.labels("stale").inc()
+            if entry:
+                return Cached(entry.value, entry.fetched_at, stale=True)
+            raise FrappeUnavailable("Frappe is not answering in time.")
+        if flight.error is None:
             return flight.result
-        except Exception as error:
-            flight.error = error
-            raise
-        finally:
-            del self.flights[key]
-            flight.done.set()
+        if mine or isinstance(flight.error, FrappeUnavailable):
+            raise flight.error
+        # Something about the asker (an expired session, say): ask for ourselves.
+        return self.lookup(key, fetch, fresh_for, entry)
 
-    def join(self, flight: Flight, key: str, fetch, fresh_for: float, entry) -> Cached:
-        """Wait for this process's lookup of the same key and share its answer."""
-        if flight.done.wait(self.wait):
-            if flight.error is None:
-                return flight.result
-            if isinstance(flight.error, FrappeUnavailable):
-                raise flight.error
-            # Something about the asker (an expired session, say): ask for ourselves.
-            return self.lookup(key, fetch, fresh_for, entry)
-        if entry:
-            return Cached(entry.value, entry.fetched_at, stale=True)
-        raise FrappeUnavailable("Frappe is not answering in time.")
+    def budget(self) -> float:
+        """How much longer this request may wait: `answer_within` in all, however many
+        lookups it makes (a page checks the permission, then reads the figures)."""
+        if not has_request_context():
+            return self.answer_within
+        deadline = g.setdefault("frappe_deadline", time.monotonic() + self.answer_within)
+        return max(0.0, deadline - time.monotonic())
+
+    def take_off(self, key: str, fetch, fresh_for: float, entry: Cached | None) -> Flight:
+        flight = self.flights[key] = Flight()
+
+        def fly():
+            try:
+                flight.result = self.lookup(key, fetch, fresh_for, entry)
+            except Exception as error:  # handed to whoever waits for this flight
+                flight.error = error
+            finally:
+                del self.flights[key]
+                flight.done.set()
+
+        threading.Thread(target=fly, daemon=True).start()
+        return flight
 
     def lookup(self, key: str, fetch, fresh_for: float, entry: Cached | None) -> Cached:
         deadline = time.monotonic() + self.wait

@@ -39,6 +39,7 @@ class Settings:
     frappe_bridge_password: str | None = None
     frappe_connect_timeout: float = 3.0
     frappe_read_timeout: float = 10.0
+    frappe_wait_seconds: float = 1.5  # how long a page waits for Frappe before going without
     async_mode: str = "gevent"
     login_limit_per_address: str = "8 per minute"
     login_limit_per_user: str = "5 per minute"
@@ -103,6 +104,7 @@ def load(environ=None) -> Settings:
         frappe_bridge_password=env.optional("FRAPPE_BRIDGE_PASSWORD"),
         frappe_connect_timeout=env.seconds("FRAPPE_CONNECT_TIMEOUT", 3.0),
         frappe_read_timeout=env.seconds("FRAPPE_READ_TIMEOUT", 10.0),
+        frappe_wait_seconds=env.seconds("FRAPPE_WAIT_SECONDS", 1.5),
         async_mode=env.choice("SOCKETIO_ASYNC_MODE", ASYNC_MODES, "gevent"),
         login_limit_per_address=env.rate("LOGIN_LIMIT_PER_ADDRESS", "8 per minute"),
         login_limit_per_user=env.rate("LOGIN_LIMIT_PER_USER", "5 per minute"),

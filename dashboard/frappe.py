@@ -142,7 +142,9 @@ class FrappeClient:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def call(self, method: str, *, sid=None, as_service=False, http_method="GET", **params):
+    def call(
+        self, method: str, *, sid=None, as_service=False, http_method="GET", timeout=None, **params
+    ):
         """Run a whitelisted method as the user of `sid`, the service account, or a guest."""
         response = self._send(
             http_method,
@@ -150,6 +152,7 @@ class FrappeClient:
             params=params if http_method == "GET" else None,
             data=params if http_method != "GET" else None,
             headers=self._auth(sid, as_service),
+            timeout=timeout,
         )
         data = self._answer(response, sid)
         return data.get("message")
@@ -180,9 +183,9 @@ class FrappeClient:
             raise FrappeError("Frappe answered a document request without a document.")
         return doc
 
-    def time_zone(self) -> str:
+    def time_zone(self, timeout=None) -> str:
         """The site's time zone, which anyone may ask (guests included)."""
-        answer = self.call("frappe.client.get_time_zone")
+        answer = self.call("frappe.client.get_time_zone", timeout=timeout)
         zone = answer.get("time_zone") if isinstance(answer, dict) else None
         if not isinstance(zone, str) or not zone:
             raise FrappeError("Frappe did not say its time zone.")
@@ -203,14 +206,18 @@ class FrappeClient:
             return {"Authorization": self.token}
         return {}
 
-    def _send(self, method, path, *, client_ip=None, headers=None, **kwargs):
+    def _send(self, method, path, *, client_ip=None, headers=None, timeout=None, **kwargs):
         headers = dict(headers or {})
         if client_ip:
             headers["X-Forwarded-For"] = client_ip
         endpoint = path.split("?")[0].rsplit("/", 1)[0] if "/resource/" in path else path
         try:
             response = self.http.request(
-                method, self.base_url + path, headers=headers, timeout=self.timeout, **kwargs
+                method,
+                self.base_url + path,
+                headers=headers,
+                timeout=timeout or self.timeout,
+                **kwargs,
             )
         except requests.Timeout:
             FRAPPE_CALLS.labels(endpoint, "timeout").inc()

@@ -23,6 +23,7 @@ from .feed import HEARTBEAT_EVERY, HEARTBEAT_KEY, ROOMS_KEY, valid_feed_id
 from .frappe import FrappeError, FrappeUnavailable, NotFound, NotPermitted, SessionExpired
 from .metrics import LIVE_SOCKETS
 from .outlets import valid_outlet_name
+from .sessions import SOCKET_CONNECTED, STORE_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -34,24 +35,11 @@ RECHECK_EVERY = 30  # seconds between sweeps of this process's sockets
 # This process's sockets: socket id -> who it is and what it watches.
 sockets: dict[str, dict] = {}
 _sweeper_started = False
-CONNECTED = "dashboard.socket_connected"  # set in a socket's environ once its state is taken
 
 
 def init_app(app) -> None:
-    """Call after Flask-Session and Flask-SocketIO are bound to `app`."""
+    """Call after Flask-SocketIO is bound to `app`."""
     app.wsgi_app = without_compression(app.wsgi_app)
-    # Flask-SocketIO opens the Flask session (a Redis read) for every socket event; ours need
-    # it only at connect, where the socket's state is copied from it. Later events get a null
-    # session: a reconnect storm then costs one session read per socket, not one per event.
-    interface = app.session_interface
-    open_session = interface.open_session
-
-    def open_unless_connected(app, request):
-        if request.environ.get(CONNECTED):
-            return interface.make_null_session(app)
-        return open_session(app, request)
-
-    interface.open_session = open_unless_connected
 
 
 def without_compression(wsgi_app):
@@ -76,6 +64,8 @@ def group_key(group: str) -> str:
 
 @socketio.on("connect")
 def on_connect(auth=None):
+    if request.environ.get(STORE_DOWN):
+        raise ConnectionRefusedError("unavailable")  # the page retries; nobody is logged out
     if "frappe_sid" in session:
         state = {
             "kind": "manager",
@@ -101,7 +91,7 @@ def on_connect(auth=None):
         }
     state["outlets"] = {}  # outlet -> when access was last confirmed (monotonic)
     sockets[request.sid] = state
-    request.environ[CONNECTED] = True
+    request.environ[SOCKET_CONNECTED] = True  # later events need not read the session
     LIVE_SOCKETS.labels(state["kind"]).inc()
     store().sadd(group_key(state["group"]), request.sid)
     store().expire(group_key(state["group"]), 8 * 86400)
@@ -234,22 +224,25 @@ def bridge_status() -> dict:
     return {"alive": bool(age is not None and age < HEARTBEAT_EVERY * 4), "at": at, "age_s": age}
 
 
-def close_sockets(group: str, event: str, data: dict) -> None:
-    """Tell every socket of a session or display why, then close it, in any web process."""
+def close_sockets(group: str, event: str, data: dict, known: tuple = ()) -> None:
+    """Tell every socket of a session or display why, then close it, in any web process.
+
+    `known`: sockets of the group this process holds, closed even when Redis lost the group.
+    """
     key = group_key(group)
     try:
-        socket_ids = [sid.decode() for sid in store().smembers(key)]
+        socket_ids = {sid.decode() for sid in store().smembers(key)}
         store().delete(key)
     except redis.RedisError:
-        return
-    for sid in socket_ids:
+        socket_ids = set()
+    for sid in socket_ids | set(known):
         socketio.emit(event, data, to=sid)
         socketio.server.disconnect(sid, namespace="/")
 
 
-def end_session_sockets(session_id: str, reason: str = "session_expired") -> None:
+def end_session_sockets(session_id: str, reason: str = "session_expired", known=()) -> None:
     """Close a session's sockets; the event is `session_expired`, `reason` says why."""
-    close_sockets(f"session:{session_id}", "session_expired", {"reason": reason})
+    close_sockets(f"session:{session_id}", "session_expired", {"reason": reason}, known)
 
 
 def end_display_sockets(display_id: str) -> None:
@@ -283,7 +276,7 @@ def recheck_sockets(every: float) -> None:
                 end_display_sockets(state["display_id"])
             continue
         if not store().exists(f"session:{state['session_id']}"):  # Flask-Session's key
-            end_session_sockets(state["session_id"])
+            end_session_sockets(state["session_id"], known=(sid,))
             continue
         for outlet, checked in list(state["outlets"].items()):
             if now - checked >= every:

@@ -15,6 +15,9 @@ def outlets():
     return current_app.extensions["outlets"]
 
 
+HEALTH_TIMEOUT = (1.0, 1.0)  # seconds to connect to Frappe, and to hear back
+
+
 @bp.route("/healthz")
 def healthz():
     """Our Redis, Frappe, the bridge and the store list: 200 when all is well, else 503 naming
@@ -29,7 +32,8 @@ def healthz():
         health["redis"] = "unreachable"
         failing.append("redis")
     try:
-        current_app.extensions["frappe"].time_zone()  # a cheap call anyone may make
+        # A cheap call anyone may make, with a short timeout: probes must not hang on Frappe.
+        current_app.extensions["frappe"].time_zone(timeout=HEALTH_TIMEOUT)
         health["frappe"] = "ok"
     except FrappeError as exc:
         health["frappe"] = exc.message

@@ -15,7 +15,7 @@ import redis
 import requests
 
 from dashboard import config, create_app
-from devtools.redis_server import free_port, start_redis
+from devtools.redis_server import free_port, redis_command, start_redis, wait_for_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT.parent / "shared" / "samples" / "frappe-v15"
@@ -264,3 +264,56 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+class Stack:
+    """Our Redis, one web process (gunicorn + gevent) and the bridge, restartable one by one."""
+
+    def __init__(self, tmp_path, frappe_url, frappe_redis_url, keep_redis_data=True, **settings):
+        self.tmp, self.frappe_url, self.frappe_redis_url = tmp_path, frappe_url, frappe_redis_url
+        self.keep, self.settings = keep_redis_data, settings
+        self.redis_port, self.web_port = free_port(), free_port()
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.redis = self.bridge = self.web = None
+
+    def start(self):
+        self.start_redis()
+        self.start_web()
+        self.start_bridge()
+        return self
+
+    def start_redis(self):
+        command = redis_command(self.redis_port, self.tmp / "redis")
+        if self.keep:  # written through on every change: a crash loses nothing
+            command += ["--appendonly", "yes", "--appendfsync", "always"]
+        self.redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        wait_for_redis(self.redis_url, 10, self.redis)
+
+    def start_web(self):
+        self.web_url, self.web = start_web(
+            self.frappe_url, self.redis_url, port=self.web_port, **self.settings
+        )
+
+    def start_bridge(self):
+        self.bridge = start_bridge(self.frappe_url, self.redis_url, self.frappe_redis_url)
+
+    def close(self):
+        for process in (self.bridge, self.web, self.redis):
+            if process is not None and process.poll() is None:
+                stop(process)
+
+
+@pytest.fixture
+def make_stack(tmp_path, frappe_url, frappe_redis_url):
+    stacks = []
+
+    def make(on_frappe=None, frappe_redis=None, **options):
+        """A stack on the session's demo Frappe, or on `on_frappe` publishing to `frappe_redis`."""
+        where = tmp_path / str(len(stacks))
+        stack = Stack(where, on_frappe or frappe_url, frappe_redis or frappe_redis_url, **options)
+        stacks.append(stack)
+        return stack.start()
+
+    yield make
+    for stack in stacks:
+        stack.close()

@@ -5,6 +5,8 @@
   const OFFLINE_AFTER_MS = 10000;
   const STATUS_EVERY_MS = 5000;
   const REFRESH_EVERY_MS = 30000; // figures from Frappe while the live feed is not live
+  const RETRY_REFUSED_MS = 5000;
+  const RECENT_MOST = 1000; // events kept per outlet, to recount on top of older figures
 
   function compareIds(a, b) {
     const [am, as] = a.split("-").map(BigInt);
@@ -21,10 +23,11 @@
   }
   window.siteClock = clock;
 
-  // options: outlets (names), onSnapshot(outlet, summary), onEvent(event, replayed),
+  // options: outlets (names), onSnapshot(outlet, summary), onEvent(event, how),
   // refresh(outlet) -> Promise of a summary, badge (element), onNotice(text)
   window.LiveSales = function LiveSales(options) {
     const lastId = new Map();
+    const recent = new Map(); // outlet -> the events seen lately, oldest first
     const badge = options.badge;
     let lastEventAt = null;
     let bridgeAlive = true;
@@ -54,12 +57,27 @@
       else setBadge("reconnecting", `Reconnecting…${last}`);
     }
 
-    function accept(event, replayed) {
+    // how: "new" (show it and count it), "shown" (show it: the figures hold it already) or
+    // "recount" (shown before; count it again on top of figures taken before it).
+    function accept(event, inFigures) {
       const last = lastId.get(event.outlet);
       if (last && compareIds(event.id, last) <= 0) return; // seen already
       lastId.set(event.outlet, event.id);
-      if (!replayed && event.event === "live_pos_sale") lastEventAt = new Date();
-      options.onEvent(event, replayed);
+      const seen = recent.get(event.outlet) || [];
+      seen.push(event);
+      if (seen.length > RECENT_MOST) seen.shift();
+      recent.set(event.outlet, seen);
+      if (!inFigures && event.event === "live_pos_sale") lastEventAt = new Date();
+      options.onEvent(event, inFigures ? "shown" : "new");
+    }
+
+    // New figures replace the old; the sales seen since the moment they were read still count.
+    function applySnapshot(outlet, summary) {
+      options.onSnapshot(outlet, summary);
+      const base = summary.feed_id || "0-0";
+      for (const event of recent.get(outlet) || []) {
+        if (compareIds(event.id, base) > 0) options.onEvent(event, "recount");
+      }
     }
 
     function subscribe(outlet) {
@@ -69,7 +87,7 @@
           if (ack && why[ack.error]) options.onNotice(`${why[ack.error]} ${outlet}.`);
           return;
         }
-        if (ack.snapshot) options.onSnapshot(outlet, ack.snapshot);
+        if (ack.snapshot) applySnapshot(outlet, ack.snapshot);
         // Figures come from the snapshot; replayed events up to the feed id it was taken at
         // are in it already and only fill the list of sales. Later ones still count.
         const counted = ack.snapshot ? ack.snapshot.feed_id || "0-0" : null;
@@ -89,9 +107,12 @@
       disconnectedAt = disconnectedAt || Date.now();
       showState();
     });
-    socket.on("connect_error", () => {
+    socket.on("connect_error", (error) => {
       disconnectedAt = disconnectedAt || Date.now();
       showState();
+      if (error && error.message === "login_required") signedOut("session_expired");
+      // Refused for now (our Redis is away): socket.io does not retry a refusal by itself.
+      else if (!socket.active) setTimeout(() => socket.connect(), RETRY_REFUSED_MS);
     });
     socket.on("live_pos_sale", (event) => accept(event, false));
     socket.on("daily_sales_update", (event) => accept(event, false));
@@ -101,16 +122,28 @@
     window.addEventListener("beforeunload", () => (leaving = true));
     socket.on("display_revoked", () => window.location.assign("/tv?reason=unpaired"));
     socket.on("session_expired", (message) => {
+      signedOut(message && message.reason === "logged_out" ? "logged_out" : "session_expired");
+    });
+
+    // The server no longer knows this browser (logged out, expired, our sessions lost).
+    function signedOut(reason) {
       if (leaving) return;
-      const reason = message && message.reason === "logged_out" ? "logged_out" : "session_expired";
+      if (window.location.pathname.startsWith("/tv")) {
+        window.location.assign("/tv?reason=unpaired");
+        return;
+      }
       const next = window.location.pathname + window.location.search;
       window.location.assign(`/login?reason=${reason}&next=${encodeURIComponent(next)}`);
-    });
+    }
 
     setInterval(() => {
       if (socket.connected) {
         socket.emit("status", null, (answer) => {
+          const wasAlive = bridgeAlive;
           bridgeAlive = Boolean(answer && answer.bridge && answer.bridge.alive);
+          // The feed is back (the bridge restarted, or our Redis did): catch up from the last
+          // id, in case its resync went out before this server was listening again.
+          if (!wasAlive && bridgeAlive) options.outlets.forEach(subscribe);
           if (answer && answer.version && options.onVersion) options.onVersion(answer.version);
           showState();
         });
@@ -120,7 +153,7 @@
     setInterval(() => {
       if (socket.connected && bridgeAlive) return;
       for (const outlet of options.outlets) {
-        options.refresh(outlet).then((summary) => summary && options.onSnapshot(outlet, summary));
+        options.refresh(outlet).then((summary) => summary && applySnapshot(outlet, summary));
       }
     }, REFRESH_EVERY_MS);
 

@@ -82,13 +82,13 @@
       figures.invoices = summary.invoice_count;
       showFigures();
     },
-    onEvent(event, replayed) {
+    onEvent(event, how) {
       if (event.event === "live_pos_sale") {
-        addSale(event);
-        if (replayed) return;
+        if (how !== "recount") addSale(event);
+        if (how === "shown") return;
         figures.invoices += 1;
         if (period !== "daily") figures.total += event.grand_total;
-      } else if (!replayed && period === "daily" && event.daily_total !== null) {
+      } else if (how !== "shown" && period === "daily" && event.daily_total !== null) {
         figures.total = event.daily_total;
       } else return;
       showFigures();

@@ -35,9 +35,9 @@
       row.title = summary.stale ? "Frappe is not answering: last known figures" : "";
       show(row);
     },
-    onEvent(event, replayed) {
+    onEvent(event, how) {
       const row = byOutlet.get(event.outlet);
-      if (!row || replayed || row.dataset.total_sales === undefined) return;
+      if (!row || how === "shown" || row.dataset.total_sales === undefined) return;
       if (event.event === "live_pos_sale") {
         row.dataset.invoice_count = String(Number(row.dataset.invoice_count) + 1);
       } else if (event.daily_total !== null) {

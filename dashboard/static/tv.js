@@ -95,11 +95,11 @@
     render();
   }
 
-  function onEvent(event, replayed) {
+  function onEvent(event, how) {
     if (event.event === "live_pos_sale") {
-      addToTicker(event);
-      if (replayed) return;
-      lastSaleAt = Date.now();
+      if (how !== "recount") addToTicker(event);
+      if (how === "shown") return;
+      if (how === "new") lastSaleAt = Date.now();
       if (day.invoices !== null) day.invoices += 1;
       day.asOf = new Date();
       for (const item of event.items) {
@@ -108,7 +108,7 @@
         else day.top.push({ item_name: item.item, total_qty: item.qty });
       }
       day.top.sort((a, b) => b.total_qty - a.total_qty);
-    } else if (!replayed && event.daily_total !== undefined && event.daily_total !== null) {
+    } else if (how !== "shown" && event.daily_total !== undefined && event.daily_total !== null) {
       day.total = event.daily_total;
     }
     render();
