@@ -34,6 +34,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--extra-outlets", type=int, default=0, help="add N active outlets BENCH-0000... for loads"
     )
+    parser.add_argument(
+        "--hostile-names", action="store_true", help="markup and script in labels, for tests"
+    )
     return parser.parse_args(argv)
 
 
@@ -55,6 +58,8 @@ def main(argv=None):
         publisher=Publisher(args.redis_url, args.site),
         session_expiry=args.session_expiry,
     )
+    if args.hostile_names:
+        data.use_hostile_names(state.store)
     sio = create_socket_server(state)
     state.publisher.socket_server = sio
     wsgi = socketio.WSGIApp(sio, create_app(state))

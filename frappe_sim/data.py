@@ -2,7 +2,7 @@
 
 import random
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -268,6 +268,27 @@ def outlet_docs() -> dict:
             "doctype": "Franchise Outlet",
         }
     return docs
+
+
+# For tests (--hostile-names): markup and script in every label people type into Frappe, which
+# the dashboard must show as text wherever it goes (pages, live feed, locator, TVs).
+HOSTILE = {
+    "outlet": '<img src=x onerror=alert("outlet")>Mall Outlet',
+    "city": '<script>alert("city")</script>Pune',
+    "state": '"><svg onload=alert("state")>',
+    "item": '<img src=x onerror=alert("item")>Samosa',
+    "user": '<b onmouseover=alert("user")>Manager Two</b>',
+}
+
+
+def use_hostile_names(store: Store) -> None:
+    """OUTLET-003, its city and state, the samosa and manager2 get HOSTILE's labels."""
+    store.outlets["OUTLET-003"].update(
+        outlet_name=HOSTILE["outlet"], city=HOSTILE["city"], state=HOSTILE["state"]
+    )
+    _MENU_BY_CODE["SAMOSA-01"] = (HOSTILE["item"], rate_of("SAMOSA-01"))
+    manager2 = USERS["manager2@example.com"]
+    USERS[manager2.name] = replace(manager2, full_name=HOSTILE["user"])
 
 
 def random_basket(rng: random.Random) -> list:

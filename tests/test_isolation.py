@@ -1,5 +1,20 @@
-"""Curious users: whatever manager1 sends, nothing of another outlet ever reaches them."""
+"""Curious users: whatever manager1 sends, nothing of another outlet ever reaches them.
 
+Isolation door by door, each a test in `make test`:
+- pages and JSON: test_outlets.py (test_forbidden_outlet_by_page_and_json,
+  test_denial_is_not_served_from_another_users_grant, test_malformed_names_are_404_never_500);
+- `subscribe` with any outlet string and `after` ids from another outlet's feed: the property
+  test here, and test_live.py (test_bad_subscribe_requests_join_nothing,
+  test_after_from_another_outlets_feed_reveals_nothing);
+- display tokens, pairing codes (guessing is rate limited), kiosk links after revoke:
+  test_tv.py (test_a_display_token_reads_its_outlet_and_nothing_else,
+  test_pairing_codes_are_rate_limited_per_address,
+  test_kiosk_link_pairs_once_and_dies_with_the_display);
+- CSRF on every state-changing route and credentials on both socket transports: here;
+- markup in names: test_xss.py.
+"""
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -101,3 +116,48 @@ def test_secure_cookies_behind_an_https_proxy(make_app):
     seen = client.get("/login", headers={"X-Forwarded-Proto": "https",
                                          "X-Forwarded-For": "203.0.113.7"})  # fmt: skip
     assert seen.status_code == 302  # logged in already: straight to the overview
+
+
+def state_changing_paths(app) -> list[str]:
+    """Every POST/PUT/PATCH/DELETE route of the app, with sample values in its placeholders."""
+    samples = {"outlet": "OUTLET-001", "display_id": "x" * 32, "action": "revoke"}
+    paths = []
+    for rule in app.url_map.iter_rules():
+        if rule.methods & {"POST", "PUT", "PATCH", "DELETE"}:
+            path = rule.rule
+            for name in rule.arguments:
+                path = path.replace(f"<{name}>", samples[name])
+                path = path.replace(f"<path:{name}>", samples[name])
+            paths.append(path)
+    return paths
+
+
+def test_every_state_changing_route_needs_a_csrf_token(make_app):
+    from .conftest import login
+
+    app = make_app()
+    client = app.test_client()
+    assert login(client, "manager1@example.com", "manager1").status_code == 302
+    paths = state_changing_paths(app)
+    assert {"/login", "/logout", "/outlets/OUTLET-001/displays"} <= set(paths)
+    for path in paths:
+        response = client.post(path, data={"code": "ABCDEF", "label": "x", "usr": "u", "pwd": "p"})
+        assert response.status_code == 400, path
+        assert "CSRF" in response.get_data(as_text=True), path
+    assert client.get("/").status_code == 200  # still logged in: nothing was changed
+
+
+@pytest.mark.parametrize("transport", ["polling", "websocket"])
+def test_sockets_need_credentials_on_both_transports(web_server, transport):
+    import socketio
+
+    anonymous = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        anonymous.connect(web_server, transports=[transport])
+    http = web_login(web_server, "manager1@example.com", "manager1")
+    manager = socketio.Client(reconnection=False)
+    cookie = f"fd_session={http.cookies['fd_session']}"
+    manager.connect(web_server, headers={"Cookie": cookie}, transports=[transport])
+    assert manager.call("subscribe", {"outlet": "OUTLET-001"}, timeout=10)["ok"] is True
+    assert manager.call("subscribe", {"outlet": "OUTLET-002"}, timeout=10)["error"] == "forbidden"
+    manager.disconnect()
