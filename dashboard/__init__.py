@@ -35,6 +35,7 @@ from .frappe import FrappeClient, FrappeError, FrappeUnavailable
 from .locator import Locator
 from .outlets import Outlets
 
+FRAPPE_RETRY_AFTER = 5  # seconds: a page Frappe could not fill in time tries again by itself
 SESSION_LIFETIME = timedelta(days=7)  # Frappe's own default session_expiry is 170 hours
 
 
@@ -167,10 +168,15 @@ def register_formats(app: Flask, settings: config.Settings) -> None:
 def register_error_pages(app: Flask) -> None:
     @app.errorhandler(FrappeUnavailable)
     def frappe_unavailable(exc):
+        # The call goes on in the background and fills the cache: asking again soon may work.
+        retry = {"Retry-After": str(FRAPPE_RETRY_AFTER)}
         if wants_json():
-            return jsonify(error="unavailable", message=exc.message), 503
-        page = render_template("error.html", title="Frappe is unreachable", message=exc.message)
-        return page, 503
+            return jsonify(error="unavailable", message=exc.message), 503, retry
+        page = render_template(
+            "error.html", title="Frappe is unreachable", message=exc.message,
+            retry_after=FRAPPE_RETRY_AFTER,
+        )  # fmt: skip
+        return page, 503, retry
 
     @app.errorhandler(redis.RedisError)
     def store_unavailable(_exc):

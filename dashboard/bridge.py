@@ -70,6 +70,7 @@ class Bridge:
         self.pending: deque = deque(maxlen=PENDING_MAX)  # accepted, not yet in our Redis
         self.logged_reasons: set[str] = set()
         self.redis_ok = True
+        self.listening = False  # to Frappe: the heartbeat says the live feed is live, not just us
         self.next_beat = 0.0
 
     def learn_time_zone(self) -> None:
@@ -168,7 +169,10 @@ class Bridge:
         self.next_beat = time.monotonic() + HEARTBEAT_EVERY
         self.learn_time_zone()
         try:
-            self.redis.set(HEARTBEAT_KEY, repr(time.time()), ex=int(HEARTBEAT_EVERY * 5))
+            if self.listening:
+                self.redis.set(HEARTBEAT_KEY, repr(time.time()), ex=int(HEARTBEAT_EVERY * 5))
+            else:
+                self.redis.ping()  # still notice our Redis coming back, to send what waited
         except redis.RedisError as exc:
             self.redis_down(exc)
             return
@@ -214,6 +218,7 @@ class Bridge:
                 )  # fmt: skip
                 pubsub = source.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe("events")
+                self.listening = True
                 log.info("listening to Frappe's realtime events on its Redis")
                 backoff.reset()
                 self.resync_all("the bridge (re)connected to Frappe's realtime events")
@@ -223,6 +228,7 @@ class Bridge:
                         self.on_channel_message(message["data"])
                     self.tick()
             except redis.RedisError as exc:
+                self.listening = False
                 delay = backoff.next()
                 log.warning("Frappe's Redis: %s; retrying in %.1f s", type(exc).__name__, delay)
                 self.stop.wait(delay)
@@ -247,17 +253,20 @@ class Bridge:
         while not self.stop.is_set():
             try:
                 self.connect_socketio(client, namespace)
+                self.listening = True
                 backoff.reset()
                 self.resync_all("the bridge (re)connected to Frappe's realtime server")
                 while client.connected and not self.stop.is_set():
                     self.stop.wait(0.5)
                     self.tick()
             except (socketio.exceptions.ConnectionError, FrappeError) as exc:
+                self.listening = False
                 delay = backoff.next()
                 log.warning("Frappe's realtime server: %s; retrying in %.1f s", exc, delay)
                 self.stop.wait(delay)
                 self.tick()
             finally:
+                self.listening = False
                 if client.connected:
                     client.disconnect()
 

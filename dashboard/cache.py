@@ -78,7 +78,7 @@ class SharedCache:
         if mine or isinstance(flight.error, FrappeUnavailable):
             raise flight.error
         # Something about the asker (an expired session, say): ask for ourselves.
-        return self.lookup(key, fetch, fresh_for, entry)
+        return self.get(key, fetch, fresh_for)
 
     def budget(self) -> float:
         """How much longer this request may wait: `answer_within` in all, however many
@@ -146,6 +146,12 @@ class SharedCache:
         return Cached(stored["value"], stored["at"])
 
     def write(self, key: str, value) -> Cached:
-        now = time.time()
-        self.redis.set(redis_key(key), json.dumps({"value": value, "at": now}), ex=self.keep_for)
-        return Cached(value, now)
+        return Cached(value, self.write_many({key: value}))
+
+    def write_many(self, values: dict) -> float:
+        """Several entries in one round trip (a user's outlet list grants each outlet)."""
+        now, pipe = time.time(), self.redis.pipeline(transaction=False)
+        for key, value in values.items():
+            pipe.set(redis_key(key), json.dumps({"value": value, "at": now}), ex=self.keep_for)
+        pipe.execute()
+        return now

@@ -70,9 +70,10 @@ class Outlets:
                 sid=sid,
             )
             outlets = [outlet_row(row) for row in rows if isinstance(row.get("name"), str)]
-            for outlet in outlets:
-                grant = {"access": ALLOW, "label": outlet["label"]}
-                self.cache.write(permission_key(user, outlet["name"]), grant)
+            self.cache.write_many({
+                permission_key(user, outlet["name"]): {"access": ALLOW, "label": outlet["label"]}
+                for outlet in outlets
+            })  # fmt: skip
             return outlets
 
         return self.cache.get(

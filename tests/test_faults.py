@@ -2,7 +2,7 @@
 
 Each test runs its own web process and bridge on its own Redis (so killing them disturbs no
 other test) beside the session's demo Frappe, and a real browser where a person would notice.
-Recovery times are printed (`pytest -s tests/test_faults.py`); docs/operations.md quotes them.
+Recovery times are printed (`pytest -s tests/test_faults.py`); README's "Running it" quotes them.
 """
 
 import os
@@ -200,8 +200,40 @@ def test_frappe_stopped_or_slow_every_page_answers_within_2_s(
                 assert 'data-testid="stale-notice"' in response.text  # the last figures, dated
             if path == "/outlets/OUTLET-003":
                 assert response.status_code == 503 and "not answering" in response.text
+                assert response.headers["Retry-After"] == "5" and "tries again" in response.text
         # The open page and its socket keep working meanwhile.
         expect(page.locator("#live-badge")).to_have_attribute("data-state", "live")
     finally:
         os.kill(frappe.pid, signal.SIGCONT)
     assert page.dialogs == []
+
+
+def test_frappes_redis_restart_pauses_then_resumes_the_feed(browser, make_stack, tmp_path):
+    from devtools.redis_server import free_port, start_redis
+
+    from .test_live import frappe_sale, publish_raw
+
+    port = free_port()
+    theirs = start_redis(port, tmp_path / "theirs")  # stands in for the site's redis_queue
+    frappe_redis = f"redis://127.0.0.1:{port}/0"
+    try:
+        stack = make_stack(frappe_redis=frappe_redis)
+        page = live_outlet_page(browser, stack.web_url)
+        stop(theirs)
+        badge = page.locator("#live-badge")
+        expect(badge).to_have_attribute("data-state", "paused", timeout=20_000)
+        health = requests.get(stack.web_url + "/healthz", timeout=10).json()
+        assert "bridge" in health["failing"]
+        theirs = start_redis(port, tmp_path / "theirs")
+        back = time.monotonic()
+        expect(badge).to_have_attribute("data-state", "live", timeout=30_000)
+        resumed = time.monotonic() - back
+        sale = frappe_sale(outlet=OUTLET)
+        publish_raw(frappe_redis, sale)
+        expect(sale_row(page, sale["message"]["invoice"])).to_be_visible(timeout=5000)
+        print(
+            f"\nFrappe's Redis restart: the page was Live again {resumed:.1f} s after it was back"
+        )
+        assert page.dialogs == []
+    finally:
+        stop(theirs)
