@@ -2,11 +2,13 @@
 process CPU and memory sampling, and the machine's description. Nothing here leaves this host.
 """
 
+import contextlib
 import json
 import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -48,13 +50,20 @@ def wait_until(check, timeout=60.0, what="a service"):
 
 
 def stop(process: subprocess.Popen) -> None:
+    """Stop a process and, when it leads its own group (spawn's do), everything it started:
+    a gunicorn master killed alone leaves its worker running, and skewing the next run."""
+    group = getattr(process, "own_group", False)
+    signal_to = (lambda sig: os.killpg(process.pid, sig)) if group else process.send_signal
     if process.poll() is None:
-        process.terminate()
+        signal_to(signal.SIGTERM)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            process.kill()
+            signal_to(signal.SIGKILL)
             process.wait()
+    if group:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # a worker that outlived its master
 
 
 NGINX = """
@@ -182,8 +191,10 @@ class Stack:
 
     def spawn(self, command, env=None) -> subprocess.Popen:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        process.own_group = True
         self.processes.append(process)
         return process
 
