@@ -33,21 +33,25 @@ def main() -> None:
     print("machine:", json.dumps(info))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     where = f"{args.web_processes} web processes behind nginx" if args.web_processes > 1 else ""
+
+    def record(scenario, table):
+        return save(f"{scenario}-{stamp}", {"args": vars(args), "machine": info, "table": table})
+
+    def report(scenario, table, title):
+        """Print a scenario's table (scenario: its module) and save its numbers."""
+        print(scenario.markdown(table, title))
+        print("saved", record(scenario.__name__.removeprefix("bench."), table))
+
     if "fanout" in args.scenarios:
-
-        def keep(partial):
-            save(f"fanout-{stamp}", {"args": vars(args), "machine": info, "table": partial})
-
         table = fanout.scenario(
             args.modes.split(","), args.clients, args.rooms, args.rate, args.seconds, args.runs,
-            args.head_office, progress=keep, web_processes=args.web_processes,
+            args.head_office, progress=lambda partial: record("fanout", partial),
+            web_processes=args.web_processes,
         )  # fmt: skip
         title = (f"Live fan-out: {args.clients} clients, {args.rooms} rooms, {args.rate:g} "
                  f"events/s for {args.seconds:g} s, head office {args.head_office} {where}; median "
                  f"(min–max) of {args.runs} runs")  # fmt: skip
-        print(fanout.markdown(table, title))
-        path = save(f"fanout-{stamp}", {"args": vars(args), "machine": info, "table": table})
-        print("saved", path)
+        report(fanout, table, title)
     if "storm" in args.scenarios:
         table = storm.scenario(
             args.storm_clients, args.storm_window, args.runs, args.server, args.web_processes
@@ -56,10 +60,7 @@ def main() -> None:
             f"Reconnect storm: {args.storm_clients} clients of one outlet reconnect within "
             f"{args.storm_window:g} s ({args.server} {where}); median (min–max) of {args.runs} runs"
         )
-        print(storm.markdown(table, title))
-        print(
-            "saved", save(f"storm-{stamp}", {"args": vars(args), "machine": info, "table": table})
-        )
+        report(storm, table, title)
     if "pages" in args.scenarios:
         table = pages.scenario(
             args.server,
@@ -73,10 +74,7 @@ def main() -> None:
             f"Pages: {args.page_users} concurrent users for {args.page_seconds} s each "
             f"({args.server} {where}); median (min–max) of {args.runs} runs"
         )
-        print(pages.markdown(table, title))
-        print(
-            "saved", save(f"pages-{stamp}", {"args": vars(args), "machine": info, "table": table})
-        )
+        report(pages, table, title)
 
 
 if __name__ == "__main__":

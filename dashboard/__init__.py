@@ -1,5 +1,6 @@
 """Franchise Dashboard: a realtime sales dashboard for franchise businesses on Frappe."""
 
+import functools
 import hashlib
 import time
 from datetime import datetime, timedelta
@@ -35,7 +36,7 @@ from .frappe import FrappeClient, FrappeError, FrappeUnavailable
 from .locator import Locator
 from .outlets import Outlets
 
-FRAPPE_RETRY_AFTER = 5  # seconds: a page Frappe could not fill in time tries again by itself
+RETRY_AFTER = 5  # seconds before a page Frappe (or our Redis) could not serve tries again
 SESSION_LIFETIME = timedelta(days=7)  # Frappe's own default session_expiry is 170 hours
 
 
@@ -165,32 +166,34 @@ def register_formats(app: Flask, settings: config.Settings) -> None:
     )
 
 
+def refusal(status: int, error: str, message: str, page, retry_after: int):
+    """A "not now" answer: JSON for the API, else the page `page()` renders; with Retry-After."""
+    body = jsonify(error=error, message=message) if wants_json() else page()
+    response = current_app.make_response(body)
+    response.status_code = status
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 def register_error_pages(app: Flask) -> None:
     @app.errorhandler(FrappeUnavailable)
     def frappe_unavailable(exc):
         # The call goes on in the background and fills the cache: asking again soon may work.
-        retry = {"Retry-After": str(FRAPPE_RETRY_AFTER)}
-        if wants_json():
-            return jsonify(error="unavailable", message=exc.message), 503, retry
-        page = render_template(
-            "error.html", title="Frappe is unreachable", message=exc.message,
-            retry_after=FRAPPE_RETRY_AFTER,
+        page = functools.partial(
+            render_template, "error.html", title="Frappe is unreachable", message=exc.message,
+            retry_after=RETRY_AFTER,
         )  # fmt: skip
-        return page, 503, retry
+        return refusal(503, "unavailable", exc.message, page, RETRY_AFTER)
 
     @app.errorhandler(redis.RedisError)
     def store_unavailable(_exc):
         app.logger.warning("our Redis is unreachable: %s %s", request.method, request.path)
         message = "The dashboard cannot reach its data store just now. Please try again shortly."
-        if wants_json():
-            response = jsonify(error="unavailable", message=message)
-        else:
-            # Not render_template: its context (the manager, the time zone) needs that store.
-            page = app.jinja_env.get_template("unavailable.html").render(message=message)
-            response = current_app.make_response(page)
-        response.status_code = 503
-        response.headers["Retry-After"] = "5"
-        return response
+        # Not render_template: its context (the manager, the time zone) needs that store.
+        page = functools.partial(
+            app.jinja_env.get_template("unavailable.html").render, message=message
+        )
+        return refusal(503, "unavailable", message, page, RETRY_AFTER)
 
     @app.errorhandler(400)
     @app.errorhandler(404)
@@ -213,15 +216,8 @@ def register_error_pages(app: Flask) -> None:
         current = limiter.current_limit
         retry_after = max(1, int(current.reset_at - time.time())) if current else 60
         message = f"Too many requests. Please try again in {retry_after} seconds."
-        if wants_json():
-            response = jsonify(error="too_many_requests", message=message)
-        else:
-            response = current_app.make_response(
-                render_template("error.html", title="Slow down", message=message)
-            )
-        response.status_code = 429
-        response.headers["Retry-After"] = str(retry_after)
-        return response
+        page = functools.partial(render_template, "error.html", title="Slow down", message=message)
+        return refusal(429, "too_many_requests", message, page, retry_after)
 
     @app.errorhandler(500)
     def server_error(_exc):

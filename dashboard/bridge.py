@@ -29,13 +29,13 @@ from .feed import (
     LATENCY_BUCKETS,
     LATENCY_KEY,
     ROOMS_KEY,
+    STATS_KEY,
     Feed,
 )
 from .frappe import FrappeClient, FrappeError
 
 log = logging.getLogger("dashboard.bridge")
 
-STATS_KEY = "bridge:stats"
 ROOMS_RECENT = 6 * 3600
 PENDING_MAX = 10_000
 
@@ -228,7 +228,7 @@ class Bridge:
                         self.on_channel_message(message["data"])
                     self.tick()
             except redis.RedisError as exc:
-                self.listening = False
+                self.listening = False  # before waiting: no heartbeat while deaf to Frappe
                 delay = backoff.next()
                 log.warning("Frappe's Redis: %s; retrying in %.1f s", type(exc).__name__, delay)
                 self.stop.wait(delay)
@@ -260,7 +260,7 @@ class Bridge:
                     self.stop.wait(0.5)
                     self.tick()
             except (socketio.exceptions.ConnectionError, FrappeError) as exc:
-                self.listening = False
+                self.listening = False  # before waiting: no heartbeat while deaf to Frappe
                 delay = backoff.next()
                 log.warning("Frappe's realtime server: %s; retrying in %.1f s", exc, delay)
                 self.stop.wait(delay)

@@ -18,6 +18,7 @@ from .events import SALE
 HEARTBEAT_KEY = "bridge:heartbeat"  # written by the bridge, read by the web for the badge
 HEARTBEAT_EVERY = 2.0  # seconds; the web says "Paused" after a few missed beats
 ROOMS_KEY = "live:rooms"  # outlet -> when a browser last subscribed: whom to resync
+STATS_KEY = "bridge:stats"  # events the bridge saw, by outcome or reason, for /metrics
 # Seconds from Frappe's commit (a sale's timestamp) to the bridge's emit, counted per bucket by
 # the bridge and shown as a histogram by /metrics.
 LATENCY_KEY = "bridge:latency"

@@ -93,8 +93,8 @@ def on_connect(auth=None):
     sockets[request.sid] = state
     request.environ[SOCKET_CONNECTED] = True  # later events need not read the session
     LIVE_SOCKETS.labels(state["kind"]).inc()
-    store().sadd(group_key(state["group"]), request.sid)
-    store().expire(group_key(state["group"]), 8 * 86400)
+    key = group_key(state["group"])
+    store().pipeline(transaction=False).sadd(key, request.sid).expire(key, 8 * 86400).execute()
     start_sweeper(current_app._get_current_object())
 
 

@@ -138,6 +138,12 @@ def directions(store: dict) -> str:
     return f"https://www.openstreetmap.org/search?query={query}"
 
 
+def tiles() -> dict:
+    """The map's tile server, for the page's script."""
+    settings = current_app.extensions["settings"]
+    return {"url": settings.tile_url, "attribution": settings.tile_attribution}
+
+
 def grouped(stores: list[dict]) -> list[tuple[str, list[tuple[str, list[dict]]]]]:
     states: dict[str, dict[str, list[dict]]] = {}
     for store in stores:
@@ -152,16 +158,16 @@ def grouped(stores: list[dict]) -> list[tuple[str, list[tuple[str, list[dict]]]]
 def index():
     stores = store_list()
     embed = request.args.get("embed") == "1"
-    if embed and current_app.extensions["settings"].locator_frame_origins:
-        allow_framing_by(current_app.extensions["settings"].locator_frame_origins)
-    settings = current_app.extensions["settings"]
+    origins = current_app.extensions["settings"].locator_frame_origins
+    if embed and origins:
+        allow_framing_by(origins)
     page = render_template(
         "locator.html",
         stores=stores,
         groups=grouped(stores),
         directions=directions,
         embed=embed,
-        tiles={"url": settings.tile_url, "attribution": settings.tile_attribution},
+        tiles=tiles(),
     )
     response = current_app.make_response(page)
     response.headers["Cache-Control"] = "public, max-age=60"
@@ -173,14 +179,13 @@ def store_page(slug):
     store = next((s for s in store_list() if s["slug"] == slug), None) if len(slug) < 200 else None
     if store is None:
         abort(404, description="There is no store at this address. See the list of all stores.")
-    settings = current_app.extensions["settings"]
     response = current_app.make_response(
         render_template(
             "store.html",
             store=store,
             directions=directions(store),
             json_ld=local_business(store),
-            tiles={"url": settings.tile_url, "attribution": settings.tile_attribution},
+            tiles=tiles(),
         )
     )
     response.headers["Cache-Control"] = "public, max-age=60"

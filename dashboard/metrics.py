@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_late
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import REGISTRY
 
-from .feed import HEARTBEAT_KEY, LATENCY_BUCKETS, LATENCY_KEY
+from .feed import HEARTBEAT_KEY, LATENCY_BUCKETS, LATENCY_KEY, STATS_KEY
 
 FRAPPE_CALLS = Counter(
     "dashboard_frappe_calls_total", "Requests to Frappe by endpoint and outcome",
@@ -46,7 +46,7 @@ class BridgeCollector:
         )  # fmt: skip
         age = GaugeMetricFamily("dashboard_bridge_heartbeat_age_seconds", "Since the last beat")
         try:
-            for name, count in self.client.hgetall("bridge:stats").items():
+            for name, count in self.client.hgetall(STATS_KEY).items():
                 events.add_metric([name.decode()], float(count))
             beat = self.client.get(HEARTBEAT_KEY)
             latency = {k.decode(): float(v) for k, v in self.client.hgetall(LATENCY_KEY).items()}

@@ -83,8 +83,11 @@ def test_pages_fit_a_phone(browser, web_server):
 
 
 def logged_in_page(browser, web_server, usr, pwd):
-    context = browser.new_context()
-    page = context.new_page()
+    return log_in(browser.new_context().new_page(), web_server, usr, pwd)
+
+
+def log_in(page, web_server, usr, pwd):
+    """`page` logged in through the form, on the overview."""
     page.goto(web_server + "/login")
     page.fill("input[name=usr]", usr)
     page.fill("input[name=pwd]", pwd)

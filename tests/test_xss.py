@@ -11,7 +11,9 @@ from playwright.sync_api import expect
 from frappe_sim.data import HOSTILE
 
 from .conftest import FrappeHTTP, start_frappe_sim, stop
+from .test_browser import log_in
 from .test_live import submit_sale
+from .test_tv import pair_in_browser
 
 TV_LABEL = '<script>alert("tv")</script>Till TV'
 
@@ -33,7 +35,7 @@ def test_hostile_labels_are_text_on_every_path(browser, hostile_stack):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.on("page", lambda page: page.on("dialog", lambda d: (dialogs.append(d.message),
                                                                   d.dismiss())))  # fmt: skip
-    manager = logged_in_page_in(context, web)
+    manager = log_in(context.new_page(), web, "manager2@example.com", "manager2")
     # Overview: the user's full name and the outlet's label and city, as typed.
     expect(manager.get_by_test_id("who")).to_have_text(HOSTILE["user"])
     expect(manager.get_by_text(HOSTILE["outlet"], exact=True)).to_be_visible()
@@ -55,13 +57,7 @@ def test_hostile_labels_are_text_on_every_path(browser, hostile_stack):
 
     # A TV paired with a hostile label shows the outlet, the label and the sale as text.
     tv = context.new_page()
-    tv.goto(web + "/tv")
-    code = tv.locator("#pairing-code").inner_text()
-    manager.goto(web + "/outlets/OUTLET-003/displays")
-    manager.fill("input[name=code]", code)
-    manager.fill("form >> input[name=label] >> nth=0", TV_LABEL)
-    manager.get_by_role("button", name="Pair", exact=True).click()
-    expect(manager.get_by_role("status")).to_contain_text(TV_LABEL)
+    pair_in_browser(manager, tv, web, outlet="OUTLET-003", label=TV_LABEL)
     expect(manager.locator("tr[data-display] input[name=label]").last).to_have_value(TV_LABEL)
     expect(tv.locator("#tv-outlet")).to_have_text(HOSTILE["outlet"], timeout=5000)
     expect(tv.locator(".tv-foot")).to_contain_text(TV_LABEL)
@@ -88,13 +84,3 @@ def test_hostile_labels_are_text_on_every_path(browser, hostile_stack):
 
     assert dialogs == []
     context.close()
-
-
-def logged_in_page_in(context, web_url):
-    page = context.new_page()
-    page.goto(web_url + "/login")
-    page.fill("input[name=usr]", "manager2@example.com")
-    page.fill("input[name=pwd]", "manager2")
-    page.click("button[type=submit]")
-    expect(page.get_by_role("heading", name="Your outlets")).to_be_visible()
-    return page

@@ -23,6 +23,21 @@
   }
   window.siteClock = clock;
 
+  let leaving = false; // this tab is already navigating away (e.g. it is the one logging out)
+  window.addEventListener("beforeunload", () => (leaving = true));
+
+  // The server no longer knows this browser (logged out, expired, unpaired, sessions lost):
+  // a TV goes back to its pairing code, a manager to the login page.
+  function signedOut(reason) {
+    if (leaving) return;
+    if (window.location.pathname.startsWith("/tv")) {
+      window.location.assign("/tv?reason=unpaired");
+      return;
+    }
+    const next = window.location.pathname + window.location.search;
+    window.location.assign(`/login?reason=${reason}&next=${encodeURIComponent(next)}`);
+  }
+
   // options: outlets (names), onSnapshot(outlet, summary), onEvent(event, how),
   // refresh(outlet) -> Promise of a summary, badge (element), onNotice(text)
   window.LiveSales = function LiveSales(options) {
@@ -72,12 +87,14 @@
     }
 
     // New figures replace the old; the sales seen since the moment they were read still count.
+    // Returns the feed id the figures were read at.
     function applySnapshot(outlet, summary) {
       options.onSnapshot(outlet, summary);
       const base = summary.feed_id || "0-0";
       for (const event of recent.get(outlet) || []) {
         if (compareIds(event.id, base) > 0) options.onEvent(event, "recount");
       }
+      return base;
     }
 
     function subscribe(outlet) {
@@ -87,10 +104,9 @@
           if (ack && why[ack.error]) options.onNotice(`${why[ack.error]} ${outlet}.`);
           return;
         }
-        if (ack.snapshot) applySnapshot(outlet, ack.snapshot);
         // Figures come from the snapshot; replayed events up to the feed id it was taken at
         // are in it already and only fill the list of sales. Later ones still count.
-        const counted = ack.snapshot ? ack.snapshot.feed_id || "0-0" : null;
+        const counted = ack.snapshot ? applySnapshot(outlet, ack.snapshot) : null;
         for (const event of ack.events) accept(event, counted === null || compareIds(event.id, counted) <= 0);
         if (ack.last_id) lastId.set(outlet, ack.last_id);
         bridgeAlive = ack.bridge.alive;
@@ -118,23 +134,10 @@
     socket.on("daily_sales_update", (event) => accept(event, false));
     socket.on("resync", (message) => subscribe(message.outlet));
     socket.on("forbidden", (message) => options.onNotice(`You no longer have access to ${message.outlet}.`));
-    let leaving = false; // this tab is already navigating away (e.g. it is the one logging out)
-    window.addEventListener("beforeunload", () => (leaving = true));
-    socket.on("display_revoked", () => window.location.assign("/tv?reason=unpaired"));
+    socket.on("display_revoked", () => signedOut("unpaired"));
     socket.on("session_expired", (message) => {
       signedOut(message && message.reason === "logged_out" ? "logged_out" : "session_expired");
     });
-
-    // The server no longer knows this browser (logged out, expired, our sessions lost).
-    function signedOut(reason) {
-      if (leaving) return;
-      if (window.location.pathname.startsWith("/tv")) {
-        window.location.assign("/tv?reason=unpaired");
-        return;
-      }
-      const next = window.location.pathname + window.location.search;
-      window.location.assign(`/login?reason=${reason}&next=${encodeURIComponent(next)}`);
-    }
 
     setInterval(() => {
       if (socket.connected) {
@@ -165,9 +168,7 @@
     try {
       const response = await fetch(url, { headers: { Accept: "application/json" } });
       if (response.status === 401) {
-        const onTv = window.location.pathname.startsWith("/tv");
-        const next = encodeURIComponent(window.location.pathname);
-        window.location.assign(onTv ? "/tv?reason=unpaired" : `/login?reason=session_expired&next=${next}`);
+        signedOut("session_expired");
         return null;
       }
       return response.ok ? await response.json() : null;
