@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 from . import data
 from .app import SimState, create_app, record_sale
 from .realtime import Publisher
-from .socket_server import create_socket_server
+from .socket_server import create_socket_server, serve_beside_frappe
 
 log = logging.getLogger("frappe_sim")
 
@@ -37,6 +37,15 @@ def parse_args(argv=None):
     parser.add_argument(
         "--hostile-names", action="store_true", help="markup and script in labels, for tests"
     )
+    parser.add_argument(
+        "--submit-seconds", type=float, default=0.05,
+        help="how long each POS submit's transaction stays open (concurrent ones overlap)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-socketio", action="store_true",
+        help="no realtime server at /socket.io, as on a bench without nginx: run "
+        "python -m frappe_sim.socket_server on its own port",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -57,12 +66,15 @@ def main(argv=None):
         site=args.site,
         publisher=Publisher(args.redis_url, args.site),
         session_expiry=args.session_expiry,
+        submit_seconds=max(0.0, args.submit_seconds),
     )
     if args.hostile_names:
         data.use_hostile_names(state.store)
-    sio = create_socket_server(state)
-    state.publisher.socket_server = sio
-    wsgi = socketio.WSGIApp(sio, create_app(state))
+    wsgi = create_app(state)
+    if not args.no_socketio:
+        sio = create_socket_server(args.site)
+        serve_beside_frappe(sio, args.redis_url)
+        wsgi = socketio.WSGIApp(sio, wsgi)
     server = make_server(args.host, args.port, wsgi, threaded=True)
     stop = threading.Event()
     if args.sales_per_minute > 0:

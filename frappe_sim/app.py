@@ -55,6 +55,7 @@ class SimState:
     pending_otp: dict = field(default_factory=dict)  # tmp_id -> (user, expires_at)
     calls: Counter = field(default_factory=Counter)  # what tests count: "GET /api/method/x"
     delay: float = 0.0  # seconds every answer waits, to play a slow Frappe
+    submit_seconds: float = 0.05  # how long a POS submit's transaction stays open
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def open_session(self, user: str) -> str:
@@ -112,6 +113,10 @@ def create_app(state: SimState) -> Flask:
         if request.path.startswith("/api/") and "frappe_sim." not in request.path:
             with state.lock:
                 state.calls[f"{request.method} {request.path}"] += 1
+                if "outlet" in request.args:  # and per outlet, for the figures
+                    state.calls[
+                        f"{request.method} {request.path}?outlet={request.args['outlet']}"
+                    ] += 1
             if state.delay:
                 time.sleep(state.delay)
 
@@ -433,9 +438,19 @@ def create_app(state: SimState) -> Flask:
 
 
 def record_sale(state: SimState, outlet: str, basket: list, user: str) -> data.Invoice:
-    """Store a sale and publish what Frappe publishes when the POS Invoice commits."""
+    """Submit a POS Invoice as Frappe does, and publish what its hook publishes after commit.
+
+    The submit is a transaction of its own, open for `submit_seconds` (stock and ledger entries),
+    and the hook reads the day's total inside it. Under MariaDB's REPEATABLE READ that read
+    misses the sales other submits have not committed yet: concurrent sales each publish a daily
+    total without the others', and their messages interleave on the channel (frappe-contract.md,
+    "Concurrent sales publish stale daily totals").
+    """
     now = state.store.now()
-    invoice = state.store.add_invoice(outlet, basket, now)
+    seen_before = state.store.daily_total(outlet, now.date()) or 0.0  # the transaction's snapshot
+    invoice = state.store.new_invoice(outlet, basket, now)
+    time.sleep(state.submit_seconds)
+    state.store.commit(invoice)
     modified = now.strftime("%Y-%m-%d %H:%M:%S.%f")
     publisher = state.publisher
     publisher.publish_doc_change("POS Invoice", invoice.name, modified, user)
@@ -453,7 +468,7 @@ def record_sale(state: SimState, outlet: str, basket: list, user: str) -> data.I
             "timestamp": frappe_timestamp(now, path),
         },
     )
-    daily = state.store.daily_total(outlet, now.date())
+    daily = seen_before + invoice.grand_total
     publisher.publish("daily_sales_update", {"outlet": outlet, "daily_total": daily})
     publisher.publish_doc_change("Version", secrets.token_hex(5), modified, user)
     return invoice

@@ -186,15 +186,25 @@ class Store:
         return f"POSINV-{self.counter:05d}"
 
     def add_invoice(self, outlet: str, items: list, posted: datetime) -> Invoice:
+        """A committed invoice (the demo history)."""
+        invoice = self.new_invoice(outlet, items, posted)
+        self.commit(invoice)
+        return invoice
+
+    def new_invoice(self, outlet: str, items: list, posted: datetime) -> Invoice:
+        """An invoice inside its submit's transaction: no one else sees it until `commit`."""
         with self.lock:
             lines = [(code, qty, round(qty * rate_of(code), 2)) for code, qty in items]
-            invoice = Invoice(
+            return Invoice(
                 self.next_invoice_name(), outlet, posted, lines, sum(a for _, _, a in lines)
             )
+
+    def commit(self, invoice: Invoice) -> None:
+        with self.lock:
             self.invoices.append(invoice)
-            return invoice
 
     def daily_total(self, outlet: str, day: date) -> float | None:
+        """The day's committed sales, as a transaction starting now sees them."""
         with self.lock:
             totals = [
                 i.grand_total

@@ -12,15 +12,9 @@ class Publisher:
     def __init__(self, redis_url: str | None, site: str):
         self.site = site
         self.client = redis.Redis.from_url(redis_url) if redis_url else None
-        self.socket_server = None  # Frappe's realtime server, when the sim runs one
 
     def publish(self, event: str, message: dict, room: str = "all") -> None:
-        self.publish_to_redis(event, message, room)
-        if self.socket_server is not None:
-            # Frappe's Node server relays the Redis message to the room in /<site>.
-            self.socket_server.emit(event, message, room=room, namespace=f"/{self.site}")
-
-    def publish_to_redis(self, event: str, message: dict, room: str) -> None:
+        """Frappe's realtime server relays this to the room (frappe_sim.socket_server)."""
         if self.client is None:
             return
         payload = {"event": event, "message": message, "namespace": self.site, "room": room}
