@@ -29,6 +29,7 @@ from . import (
 )
 from .auth import wants_json
 from .cache import SharedCache
+from .channel import MESSAGE_QUEUE_CHANNEL
 from .displays import Displays
 from .extensions import csrf, limiter, server_session, socketio
 from .feed import Feed
@@ -70,13 +71,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.extensions["settings"] = settings
     app.extensions["frappe"] = frappe = FrappeClient(settings)
-    cache = SharedCache(
-        app.config["SESSION_REDIS"],
-        keep_for=86400,  # the last figures stay a day, for when Frappe is down
-        lock_timeout=settings.frappe_connect_timeout + settings.frappe_read_timeout + 5,
-        wait=settings.frappe_connect_timeout + settings.frappe_read_timeout + 1,
-        answer_within=settings.frappe_wait_seconds,
-    )
+    cache = SharedCache.for_settings(app.config["SESSION_REDIS"], settings)
     app.extensions["feed"] = feed = Feed(app.config["SESSION_REDIS"])
     app.extensions["outlets"] = Outlets(frappe, cache, settings, feed)
     app.extensions["displays"] = Displays(app.config["SESSION_REDIS"])
@@ -92,7 +87,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         app,
         async_mode=settings.async_mode,
         client_manager=socketio_module.RedisManager(
-            settings.redis_url, channel="flask-socketio", redis_options=redis_pool(settings)
+            settings.redis_url, channel=MESSAGE_QUEUE_CHANNEL, redis_options=redis_pool(settings)
         ),
         manage_session=False,
         # Our own origin only, plus any the settings add: no cross-site socket hijacking.

@@ -3,7 +3,7 @@
 A capped stream per outlet gives every event an id, so a browser that reconnects can ask for
 what it missed. Entries older than the site's midnight are trimmed too. A sale seen twice (two
 bridges, or Frappe publishing again) is stored and sent once: the check and the append happen in
-one Lua script, so two bridges cannot both win.
+one Lua script, so two bridges cannot both win. The bridge↔web names live in channel.py.
 """
 
 import json
@@ -15,34 +15,35 @@ import redis
 
 from .events import SALE
 
-HEARTBEAT_KEY = "bridge:heartbeat"  # written by the bridge, read by the web for the badge
-HEARTBEAT_EVERY = 2.0  # seconds; the web says "Paused" after a few missed beats
-ROOMS_KEY = "live:rooms"  # outlet -> when a browser last subscribed: whom to resync
-STATS_KEY = "bridge:stats"  # events the bridge saw, by outcome or reason, for /metrics
-# Seconds from Frappe's commit (a sale's timestamp) to the bridge's emit, counted per bucket by
-# the bridge and shown as a histogram by /metrics.
-LATENCY_KEY = "bridge:latency"
-LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 FEED_ID = re.compile(r"\d{1,20}-\d{1,20}")
 SALE_SEEN_FOR = 2 * 86400  # invoices are unique: remember them past any replay
 DAILY_SEEN_FOR = 10  # the same daily total twice within seconds is the same message
 
+# Outcomes of Feed.append.
+ACCEPTED, DUPLICATE, STALE = "accepted", "duplicate", "stale_daily_total"
+
+# One script, so that two bridges cannot both store a sale, and the day's highest daily total
+# is compared and kept in the same step. A daily total below it is stale (concurrent submits on
+# Frappe each miss the others' sales): set aside, never sent.
 APPEND = """
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[4]) == false then
-  return false
+  return 'duplicate'
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '*', 'event', ARGV[1])
-redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3])
 if redis.call('HGET', KEYS[3], 'date') ~= ARGV[5] then
   redis.call('DEL', KEYS[3])
   redis.call('HSET', KEYS[3], 'date', ARGV[5], 'sales', 0, 'total', 0)
 end
+redis.call('EXPIRE', KEYS[3], 172800)
 if ARGV[6] == 'sale' then
   redis.call('HINCRBY', KEYS[3], 'sales', 1)
 elseif ARGV[7] ~= '' then
+  if tonumber(ARGV[7]) < tonumber(redis.call('HGET', KEYS[3], 'total')) then
+    return 'stale_daily_total'
+  end
   redis.call('HSET', KEYS[3], 'total', ARGV[7])
 end
-redis.call('EXPIRE', KEYS[3], 172800)
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '*', 'event', ARGV[1])
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3])
 return id
 """
 
@@ -58,8 +59,9 @@ class Feed:
         self.zone = ZoneInfo(time_zone)
         self.append_script = client.register_script(APPEND)
 
-    def append(self, event: dict) -> dict | None:
-        """Store a checked event; the payload to send (with its id), or None for a repeat."""
+    def append(self, event: dict) -> tuple[str, dict | None]:
+        """Store a checked event: ACCEPTED and the payload to send (with its id), or DUPLICATE
+        (seen already) or STALE (a daily total below one seen today) and None."""
         outlet = event["outlet"]
         if event["kind"] == SALE:
             seen, seen_for = f"feed:seen:{outlet}:{event['invoice']}", SALE_SEEN_FOR
@@ -81,9 +83,9 @@ class Feed:
                 total,
             ],
         )
-        if entry_id is None:
-            return None
-        return payload(entry_id.decode(), body)
+        if entry_id in (DUPLICATE.encode(), STALE.encode()):
+            return entry_id.decode(), None
+        return ACCEPTED, payload(entry_id.decode(), body)
 
     def since(self, outlet: str, after: str | None, limit: int) -> tuple[list[dict], bool]:
         """Events after `after` (the latest `limit` without it), and whether none are missing."""
@@ -102,7 +104,7 @@ class Feed:
         return last[0][0].decode() if last else None
 
     def today(self, outlet: str) -> dict:
-        """What the bridge has seen today: sales counted and Frappe's last daily total."""
+        """What the bridge has seen today: sales counted and Frappe's highest daily total."""
         stored = self.redis.hgetall(f"feed:today:{outlet}")
         if stored.get(b"date", b"").decode() != datetime.now(self.zone).date().isoformat():
             return {"sales": 0, "daily_total": None}

@@ -16,10 +16,11 @@ import redis
 from flask import current_app, request, session
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
 
+from .channel import HEARTBEAT_EVERY, HEARTBEAT_KEY, ROOMS_KEY, outlet_room, public_room
 from .displays import DISPLAY_COOKIE, public_summary
 from .events import public_copy
 from .extensions import socketio
-from .feed import HEARTBEAT_EVERY, HEARTBEAT_KEY, ROOMS_KEY, valid_feed_id
+from .feed import valid_feed_id
 from .frappe import FrappeError, FrappeUnavailable, NotFound, NotPermitted, SessionExpired
 from .metrics import LIVE_SOCKETS
 from .outlets import valid_outlet_name
@@ -149,7 +150,7 @@ def check_outlet(state: dict, outlet: str) -> str | None:
 
 
 def room_of(state: dict, outlet: str) -> str:
-    return f"public:{outlet}" if state.get("public_safe") else f"outlet:{outlet}"
+    return public_room(outlet) if state.get("public_safe") else outlet_room(outlet)
 
 
 def parse_subscribe(data) -> tuple[str | None, str | None, str | None]:

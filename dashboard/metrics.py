@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_late
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import REGISTRY
 
-from .feed import HEARTBEAT_KEY, LATENCY_BUCKETS, LATENCY_KEY, STATS_KEY
+from .channel import HEARTBEAT_KEY, LATENCY_BUCKETS, LATENCY_KEY, RECONCILES_KEY, STATS_KEY
 
 FRAPPE_CALLS = Counter(
     "dashboard_frappe_calls_total", "Requests to Frappe by endpoint and outcome",
@@ -44,15 +44,24 @@ class BridgeCollector:
             "dashboard_bridge_events", "Realtime events seen by the bridge, by outcome or reason",
             labels=["outcome"],
         )  # fmt: skip
+        reconciles = GaugeMetricFamily(
+            "dashboard_bridge_reconciles",
+            "Re-reads of an outlet's figures from Frappe after a rush: whether they changed "
+            "what screens showed",
+            labels=["result"],
+        )
         age = GaugeMetricFamily("dashboard_bridge_heartbeat_age_seconds", "Since the last beat")
         try:
             for name, count in self.client.hgetall(STATS_KEY).items():
                 events.add_metric([name.decode()], float(count))
+            for name, count in self.client.hgetall(RECONCILES_KEY).items():
+                reconciles.add_metric([name.decode()], float(count))
             beat = self.client.get(HEARTBEAT_KEY)
             latency = {k.decode(): float(v) for k, v in self.client.hgetall(LATENCY_KEY).items()}
         except redis.RedisError:
             return
         yield events
+        yield reconciles
         yield latency_histogram(latency)
         if beat:
             age.add_metric([], time.time() - float(beat))
