@@ -13,31 +13,43 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from collections import deque
 from datetime import datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+import engineio
 import redis
 import socketio
 
 from . import config, logs
-from .events import KINDS, BadEvent, check_event, parse_channel_message, public_copy
-from .feed import (
+from .cache import SharedCache
+from .channel import (
     HEARTBEAT_EVERY,
     HEARTBEAT_KEY,
     LATENCY_BUCKETS,
     LATENCY_KEY,
+    LEADER_KEY,
+    MESSAGE_QUEUE_CHANNEL,
+    RESYNC_EVENT,
     ROOMS_KEY,
     STATS_KEY,
-    Feed,
+    outlet_room,
+    public_room,
 )
+from .events import KINDS, SALE, BadEvent, check_event, parse_channel_message, public_copy
+from .feed import Feed
 from .frappe import FrappeClient, FrappeError
+from .outlets import Outlets
+from .reconcile import Reconciler
 
 log = logging.getLogger("dashboard.bridge")
 
 ROOMS_RECENT = 6 * 3600
 PENDING_MAX = 10_000
+LEASE_SECONDS = 3 * HEARTBEAT_EVERY  # a leader that stopped renewing is replaced after this
+HOLD_SECONDS = 20.0  # a standby keeps what it heard this long, to carry on where a leader died
 
 
 class Backoff:
@@ -54,6 +66,38 @@ class Backoff:
         self.tries = 0
 
 
+class Lease:
+    """Which of several bridges stores and sends events: one at a time. Two that both sent
+    would each send some of an outlet's sales, and one's could overtake the other's; pages
+    would then drop a sale whose id is below one they have seen."""
+
+    TAKE_OR_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
+    RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+    def __init__(self, client: redis.Redis, seconds: float):
+        self.id, self.millis = uuid.uuid4().hex, int(seconds * 1000)
+        self.take_script = client.register_script(self.TAKE_OR_RENEW)
+        self.release_script = client.register_script(self.RELEASE)
+
+    def hold(self) -> bool:
+        """Take the lease or renew it: whether this bridge leads now."""
+        return bool(self.take_script(keys=[LEADER_KEY], args=[self.id, self.millis]))
+
+    def release(self) -> None:
+        """Stopping on purpose: let a standby take over at once."""
+        with contextlib.suppress(redis.RedisError):
+            self.release_script(keys=[LEADER_KEY], args=[self.id])
+
+
 class Bridge:
     def __init__(self, settings: config.Settings):
         self.settings = settings
@@ -62,16 +106,31 @@ class Bridge:
         self.feed = Feed(self.redis, settings.feed_max_len, settings.time_zone or "UTC")
         self.zone_known = bool(settings.time_zone)
         self.zone_asked_at = -60.0
-        # Flask-SocketIO listens on its own channel name, not python-socketio's default.
         self.emitter = socketio.RedisManager(
-            settings.redis_url, channel="flask-socketio", write_only=True
+            settings.redis_url, channel=MESSAGE_QUEUE_CHANNEL, write_only=True
         )
         self.stop = threading.Event()
+        # Events may come on several threads (python-socketio's client): one flush at a time.
+        self.flushing = threading.Lock()
         self.pending: deque = deque(maxlen=PENDING_MAX)  # accepted, not yet in our Redis
+        self.lease = Lease(self.redis, LEASE_SECONDS)
+        self.leading = False
+        self.stood_by = False
+        self.held: deque = deque(maxlen=PENDING_MAX)  # (when, event) heard while standing by
         self.logged_reasons: set[str] = set()
         self.redis_ok = True
         self.listening = False  # to Frappe: the heartbeat says the live feed is live, not just us
         self.next_beat = 0.0
+        self.reconciler = None
+        if settings.has_service_account:
+            cache = SharedCache.for_settings(self.redis, settings)
+            outlets = Outlets(self.frappe, cache, settings, self.feed)
+            self.reconciler = Reconciler(
+                outlets, self.redis, self.emit, settings.live_reconcile_seconds
+            )
+
+    def emit(self, event: str, data: dict, room: str) -> None:
+        self.emitter.emit(event, data, room=room, namespace="/")
 
     def learn_time_zone(self) -> None:
         """Ask Frappe for the site's time zone (days roll over by it) until it answers."""
@@ -110,30 +169,57 @@ class Bridge:
         self.accept(event)
 
     def accept(self, event: dict) -> None:
-        self.pending.append(event)
-        self.flush()
+        with self.flushing:
+            if self.leading:
+                self.pending.append(event)
+                self.flush()
+                return
+            now = time.monotonic()
+            self.held.append((now, event))
+            while self.held[0][0] < now - HOLD_SECONDS:
+                self.held.popleft()
+
+    def take_turn(self) -> None:
+        """Lead when no other bridge does; a new leader sends what it heard while standing by
+        (what the old one stored already is skipped as a repeat)."""
+        leading = self.lease.hold()
+        took_over = leading and self.stood_by  # from a leader that stopped
+        self.stood_by = not leading
+        if leading == self.leading:
+            return
+        with self.flushing:
+            self.leading = leading
+            if leading:
+                recent = time.monotonic() - HOLD_SECONDS
+                self.pending.extend(event for at, event in self.held if at >= recent)
+                self.held.clear()
+                self.flush()
+        log.info("this bridge %s", "stores and sends events" if leading else "stands by")
+        if took_over:  # pages may lack what the old leader stored but did not send
+            self.resync_all("another bridge took over")
 
     def flush(self) -> None:
-        """Store and send what is pending, in order; keep it while our Redis is away."""
+        """Store and send what is pending, in order; keep it while our Redis is away.
+        Called with `flushing` held."""
         while self.pending:
             event = self.pending[0]
             try:
-                sent = self.feed.append(event)
+                outcome, sent = self.feed.append(event)
             except redis.RedisError as exc:
                 self.redis_down(exc)
                 return
             self.pending.popleft()
+            self.count(outcome)
             if sent is None:
-                self.count("duplicate")
                 continue
             outlet = event["outlet"]
-            self.emitter.emit(sent["event"], sent, room=f"outlet:{outlet}", namespace="/")
+            self.emit(sent["event"], sent, outlet_room(outlet))
             # Customer-facing screens listen in their own room and never get amounts.
-            self.emitter.emit(
-                sent["event"], public_copy(sent), room=f"public:{outlet}", namespace="/"
-            )
-            self.count("accepted")
-            self.record_latency(sent)
+            self.emit(sent["event"], public_copy(sent), public_room(outlet))
+            if sent["event"] == SALE:
+                self.record_latency(sent)
+                if self.reconciler:
+                    self.reconciler.after_sale(outlet)
 
     def reject(self, reason: str) -> None:
         self.count(f"bad:{reason}")
@@ -179,8 +265,13 @@ class Bridge:
         if not self.redis_ok:
             self.redis_ok = True
             log.info("our Redis is back")
-            self.flush()
+            with self.flushing:
+                self.flush()
             self.resync_all("the bridge reconnected to the dashboard's Redis")
+        try:
+            self.take_turn()
+        except redis.RedisError as exc:
+            self.redis_down(exc)
 
     def redis_down(self, exc) -> None:
         if self.redis_ok:
@@ -188,108 +279,152 @@ class Bridge:
         self.redis_ok = False
 
     def resync_all(self, reason: str) -> None:
-        """Tell every outlet room with recent subscribers that events may have been missed."""
+        """Tell every outlet room with recent subscribers that events may have been missed,
+        and re-read those outlets' figures once the sales have settled."""
         try:
             outlets = self.redis.zrangebyscore(ROOMS_KEY, time.time() - ROOMS_RECENT, "+inf")
         except redis.RedisError as exc:
             self.redis_down(exc)
             return
         for outlet in (o.decode() for o in outlets):
-            for room in (f"outlet:{outlet}", f"public:{outlet}"):
-                self.emitter.emit("resync", {"outlet": outlet, "reason": reason}, room=room)
+            for room in (outlet_room(outlet), public_room(outlet)):
+                self.emit(RESYNC_EVENT, {"outlet": outlet, "reason": reason}, room)
+            if self.reconciler:
+                self.reconciler.after_sale(outlet)
         log.info("sent resync to %d outlet rooms (%s)", len(outlets), reason)
 
     # -- sources ------------------------------------------------------------------------------
 
     def run(self) -> None:
-        if self.settings.frappe_realtime == "socketio":
-            self.run_socketio_source()
+        if self.reconciler:
+            threading.Thread(target=self.reconciler.run, args=(self.stop,), daemon=True).start()
         else:
-            self.run_redis_source()
+            log.warning("no FRAPPE_API_KEY: screens are not re-read from Frappe after a rush")
+        if self.settings.frappe_realtime == "socketio":
+            source = SocketIOSource(self.settings, self.frappe, self.on_socketio_event)
+        else:
+            source = RedisSource(self.settings, self.on_channel_message)
+        self.listen(source)
 
-    def run_redis_source(self) -> None:
+    def listen(self, source) -> None:
+        """Connect, pass on what comes, and on any loss wait a little and connect again."""
         backoff = Backoff()
         while not self.stop.is_set():
-            pubsub = None
             try:
-                source = redis.Redis.from_url(
-                    self.settings.frappe_redis_url, socket_connect_timeout=5,
-                    health_check_interval=10,
-                )  # fmt: skip
-                pubsub = source.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe("events")
+                source.connect()
                 self.listening = True
-                log.info("listening to Frappe's realtime events on its Redis")
                 backoff.reset()
-                self.resync_all("the bridge (re)connected to Frappe's realtime events")
-                while not self.stop.is_set():
-                    message = pubsub.get_message(timeout=1.0)
-                    if message is not None:
-                        self.on_channel_message(message["data"])
+                self.resync_all(f"the bridge (re)connected to {source.name}")
+                while not self.stop.is_set() and source.pump(timeout=0.5):
                     self.tick()
-            except redis.RedisError as exc:
-                self.listening = False  # before waiting: no heartbeat while deaf to Frappe
-                delay = backoff.next()
-                log.warning("Frappe's Redis: %s; retrying in %.1f s", type(exc).__name__, delay)
-                self.stop.wait(delay)
-                self.tick()
+                problem = "connection lost"
+            except source.errors as exc:
+                problem = str(exc) or type(exc).__name__
             finally:
-                if pubsub is not None:
-                    pubsub.close()
+                self.listening = False  # before waiting: no heartbeat while deaf to Frappe
+                source.close()
+            if self.stop.is_set():
+                return
+            delay = backoff.next()
+            log.warning("%s: %s; retrying in %.1f s", source.name, problem, delay)
+            self.stop.wait(delay)
+            self.tick()
 
-    def run_socketio_source(self) -> None:
-        namespace = f"/{self.settings.frappe_site}"
-        client = socketio.Client(
-            reconnection=False,  # each reconnect logs in again: handled below
-            websocket_extra_options={"suppress_origin": True},
+
+class RedisSource:
+    """The `events` channel on Frappe's Redis (the site's redis_queue)."""
+
+    name = "Frappe's realtime events on its Redis"
+    errors = (redis.RedisError,)
+
+    def __init__(self, settings: config.Settings, on_message):
+        self.url, self.on_message = settings.frappe_redis_url, on_message
+        self.pubsub = None
+
+    def connect(self) -> None:
+        source = redis.Redis.from_url(self.url, socket_connect_timeout=5, health_check_interval=10)
+        self.pubsub = source.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe("events")
+        log.info("listening to Frappe's realtime events on its Redis")
+
+    def pump(self, timeout: float) -> bool:
+        message = self.pubsub.get_message(timeout=timeout)
+        if message is not None:
+            self.on_message(message["data"])
+        return True  # a lost connection raises
+
+    def close(self) -> None:
+        if self.pubsub is not None:
+            self.pubsub.close()
+            self.pubsub = None
+
+
+class InOrderEngineIOClient(engineio.Client):
+    """Engine.IO's client fires each message in a thread of its own, so two events that came
+    back to back (a sale and its daily total) may be handled in either order, or at once.
+    The bridge's work per event is a few Redis calls: handle each where it was read, in order."""
+
+    def _trigger_event(self, event, *args, **kwargs):
+        if event == "message":
+            kwargs["run_async"] = False
+        return super()._trigger_event(event, *args, **kwargs)
+
+
+class InOrderClient(socketio.Client):
+    def _engineio_client_class(self):
+        return InOrderEngineIOClient
+
+
+class SocketIOSource:
+    """Frappe's realtime server, as a System User (it sends site-wide events only to those).
+
+    It listens at FRAPPE_REALTIME_URL (nginx's /socket.io, or its own port on a bench without
+    nginx), but the Origin stays Frappe's web server: the realtime server calls it back.
+    """
+
+    name = "Frappe's realtime server"
+    errors = (socketio.exceptions.ConnectionError, FrappeError)
+
+    def __init__(self, settings: config.Settings, frappe: FrappeClient, on_event):
+        self.settings, self.frappe = settings, frappe
+        self.namespace = f"/{settings.frappe_site}"
+        # reconnection=False: each reconnect logs in again, in Bridge.listen.
+        self.client = InOrderClient(
+            reconnection=False, websocket_extra_options={"suppress_origin": True}
         )
         for kind in KINDS:
-            client.on(
-                kind,
-                lambda message, kind=kind: self.on_socketio_event(kind, message),
-                namespace=namespace,
+            self.client.on(
+                kind, lambda message, kind=kind: on_event(kind, message), namespace=self.namespace
             )
-        backoff = Backoff()
-        while not self.stop.is_set():
-            try:
-                self.connect_socketio(client, namespace)
-                self.listening = True
-                backoff.reset()
-                self.resync_all("the bridge (re)connected to Frappe's realtime server")
-                while client.connected and not self.stop.is_set():
-                    self.stop.wait(0.5)
-                    self.tick()
-            except (socketio.exceptions.ConnectionError, FrappeError) as exc:
-                self.listening = False  # before waiting: no heartbeat while deaf to Frappe
-                delay = backoff.next()
-                log.warning("Frappe's realtime server: %s; retrying in %.1f s", exc, delay)
-                self.stop.wait(delay)
-                self.tick()
-            finally:
-                self.listening = False
-                if client.connected:
-                    client.disconnect()
 
-    def connect_socketio(self, client: socketio.Client, namespace: str) -> None:
+    def connect(self) -> None:
         """Log in as the bridge's System User and connect with Frappe's cookie and Origin rules."""
         user, password = self.settings.frappe_bridge_user, self.settings.frappe_bridge_password
         login = self.frappe.login(user, password, client_ip="")
         if not hasattr(login, "sid"):
             raise FrappeError("the bridge user needs a login without two-factor")
         parts = urlsplit(self.settings.frappe_url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        client.connect(
-            self.settings.frappe_url,
-            namespaces=[namespace],
+        self.client.connect(
+            self.settings.frappe_realtime_url,
+            namespaces=[self.namespace],
             headers={
                 "Cookie": f"sid={login.sid}",
-                "Origin": origin,
+                "Origin": f"{parts.scheme}://{parts.netloc}",
                 "X-Frappe-Site-Name": self.settings.frappe_site,
             },
             transports=["polling", "websocket"],
             wait_timeout=10,
         )
-        log.info("listening to Frappe's realtime server as %s", user)
+        log.info("listening to Frappe's realtime server at %s as %s",
+                 self.settings.frappe_realtime_url, user)  # fmt: skip
+
+    def pump(self, timeout: float) -> bool:
+        self.client.sleep(timeout)  # events arrive on the client's own thread
+        return self.client.connected
+
+    def close(self) -> None:
+        if self.client.connected:
+            self.client.disconnect()
 
 
 def check_source_settings(settings: config.Settings) -> None:
@@ -318,6 +453,7 @@ def main() -> int:
         signal.signal(signum, lambda *_: bridge.stop.set())
     log.info("bridge starting: source %s, site %s", settings.frappe_realtime, settings.frappe_site)
     bridge.run()
+    bridge.lease.release()
     log.info("bridge stopped")
     return 0
 

@@ -54,6 +54,17 @@ class SharedCache:
         self.answer_within = answer_within  # how long a request waits before going without
         self.flights: dict[str, Flight] = {}
 
+    @classmethod
+    def for_settings(cls, client: redis.Redis, settings) -> "SharedCache":
+        """The cache as every process of ours keeps it: web processes and the bridge."""
+        return cls(
+            client,
+            keep_for=86400,  # the last figures stay a day, for when Frappe is down
+            lock_timeout=settings.frappe_connect_timeout + settings.frappe_read_timeout + 5,
+            wait=settings.frappe_connect_timeout + settings.frappe_read_timeout + 1,
+            answer_within=settings.frappe_wait_seconds,
+        )
+
     def get(self, key: str, fetch, fresh_for: float) -> Cached:
         """The cached value of `key`, fetched with `fetch()` by one process at a time.
 

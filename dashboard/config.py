@@ -33,6 +33,7 @@ class Settings:
     demo: bool = False
     frappe_redis_url: str | None = None
     frappe_realtime: str = "redis"
+    frappe_realtime_url: str = ""  # Frappe's realtime server; load() makes it FRAPPE_URL
     frappe_api_key: str | None = None
     frappe_api_secret: str | None = None
     frappe_bridge_user: str | None = None
@@ -66,6 +67,9 @@ class Settings:
     pairing_codes_per_address: str = "30 per hour"
     pairing_attempts_per_user: str = "10 per 10 minutes"
     live_recheck_seconds: float = 180.0
+    # After an outlet's last sale, this long without another before the bridge re-reads its
+    # figures from Frappe, for screens to show Frappe's own once a rush is over.
+    live_reconcile_seconds: float = 5.0
 
     def __repr__(self) -> str:
         # Secrets stay out of logs and tracebacks.
@@ -90,6 +94,9 @@ def load(environ=None) -> Settings:
     frappe_redis_url = env.optional("FRAPPE_REDIS_URL")
     if frappe_redis_url:
         env.url("FRAPPE_REDIS_URL", ("redis", "rediss", "unix"), "redis://127.0.0.1:11000")
+    realtime_url = frappe_url  # behind nginx, Frappe's realtime server is at /socket.io
+    if env.optional("FRAPPE_REALTIME_URL"):
+        realtime_url = env.url("FRAPPE_REALTIME_URL", ("http", "https"), "http://127.0.0.1:9000")
     return Settings(
         frappe_url=frappe_url.rstrip("/"),
         frappe_site=env.text("FRAPPE_SITE", urlsplit(frappe_url).hostname),
@@ -98,6 +105,7 @@ def load(environ=None) -> Settings:
         demo=demo,
         frappe_redis_url=frappe_redis_url,
         frappe_realtime=env.choice("FRAPPE_REALTIME", REALTIME_SOURCES, "redis"),
+        frappe_realtime_url=realtime_url.rstrip("/"),
         frappe_api_key=api_key,
         frappe_api_secret=api_secret,
         frappe_bridge_user=env.optional("FRAPPE_BRIDGE_USER"),
@@ -131,6 +139,7 @@ def load(environ=None) -> Settings:
         pairing_codes_per_address=env.rate("PAIRING_CODES_PER_ADDRESS", "30 per hour"),
         pairing_attempts_per_user=env.rate("PAIRING_ATTEMPTS_PER_USER", "10 per 10 minutes"),
         live_recheck_seconds=env.seconds("LIVE_RECHECK_SECONDS", 180.0),
+        live_reconcile_seconds=env.seconds("LIVE_RECONCILE_SECONDS", 5.0),
     )
 
 

@@ -93,24 +93,12 @@ class Outlets:
 
     def service_summary(self, outlet: str, label: str, period: str = "daily") -> dict:
         """Figures for a paired display, read with the service account."""
-        return self.figures(
-            outlet, period, label, lambda: self.frappe.call(
-                DASHBOARD_METHOD, as_service=True, outlet=outlet, period=period
-            )
-        )  # fmt: skip
+        return self.figures(outlet, period, label, self.service_fetch(outlet, period))
 
     def figures(self, outlet: str, period: str, label: str, fetch) -> dict:
-        def fetch_and_date():
-            # The site's date travels with the figures: a screen past midnight ignores
-            # yesterday's. So does the live feed's last id: sales after it are not in them yet
-            # (Frappe publishes after commit), so pages add those to the figures themselves.
-            day = datetime.now(ZoneInfo(self.time_zone())).date().isoformat()
-            feed_id = self.feed.last_id(outlet)
-            return {**clean_figures(fetch()), "day": day, "feed_id": feed_id}
-
         cached = self.cache.get(
             figures_key(period, outlet),
-            fetch_and_date,
+            lambda: self.read_figures(outlet, fetch),
             fresh_for=self.settings.figures_cache_seconds,
         )
         return {
@@ -121,6 +109,23 @@ class Outlets:
             "as_of": datetime.fromtimestamp(cached.fetched_at, UTC).isoformat(),
             "stale": cached.stale,
         }
+
+    def read_figures(self, outlet: str, fetch) -> dict:
+        """Frappe's figures with the site's date (a screen past midnight ignores yesterday's)
+        and the live feed's last id: screens add the sales after it themselves.
+
+        The id is read after Frappe answered. A sale committed while Frappe was reading is
+        then, at worst, missing until the bridge's reconcile (the total rises), never counted
+        twice (the total would fall when mended).
+        """
+        figures = clean_figures(fetch())
+        day = datetime.now(ZoneInfo(self.time_zone())).date().isoformat()
+        return {**figures, "day": day, "feed_id": self.feed.last_id(outlet)}
+
+    def service_fetch(self, outlet: str, period: str = "daily"):
+        return lambda: self.frappe.call(
+            DASHBOARD_METHOD, as_service=True, outlet=outlet, period=period
+        )
 
     def time_zone(self) -> str:
         """The site's time zone: the setting, else what Frappe says (asked daily), else UTC.
