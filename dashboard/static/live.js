@@ -38,11 +38,20 @@
     window.location.assign(`/login?reason=${reason}&next=${encodeURIComponent(next)}`);
   }
 
-  // options: outlets (names), onSnapshot(outlet, summary), onEvent(event, how),
-  // refresh(outlet) -> Promise of a summary, badge (element), onNotice(text)
+  // options: outlets (names), period ("daily" unless said), initial ({outlet: summary} drawn
+  // before the socket answers), onFigures(outlet, figures), onSale(sale, live),
+  // refresh(outlet) -> Promise of a summary, badge (element), onNotice(text), onState, onVersion.
+  //
+  // The figures on every screen are kept here, once: Frappe's figures as of a feed id, plus the
+  // sales seen after that id. Frappe's `daily_sales_update` is not used for them: a real Frappe
+  // publishes totals that miss the sales being committed beside them. A snapshot read during a
+  // rush may miss such a sale too, so it may raise the figures but never lower them; only the
+  // bridge's `figures` (Frappe's, re-read once the outlet has been quiet) may, being the record.
   window.LiveSales = function LiveSales(options) {
+    const period = options.period || "daily";
     const lastId = new Map();
     const recent = new Map(); // outlet -> the events seen lately, oldest first
+    const figures = new Map(); // outlet -> {day, baseId, total, invoices, top, stale, asOf}
     const badge = options.badge;
     let lastEventAt = null;
     let bridgeAlive = true;
@@ -72,9 +81,69 @@
       else setBadge("reconnecting", `Reconnecting…${last}`);
     }
 
-    // how: "new" (show it and count it), "shown" (show it: the figures hold it already) or
-    // "recount" (shown before; count it again on top of figures taken before it).
-    function accept(event, inFigures) {
+    function draw(outlet) {
+      const f = figures.get(outlet);
+      if (!f || !options.onFigures) return;
+      options.onFigures(outlet, {
+        total_sales: f.total,
+        invoice_count: f.invoices,
+        avg_order_value: f.total !== null && f.invoices ? f.total / f.invoices : 0,
+        top_items: f.top,
+        stale: f.stale,
+        day: f.day,
+        as_of: f.asOf,
+      });
+    }
+
+    // A sale counted on top of the figures: the total, the count and its items.
+    function addSale(f, sale) {
+      f.invoices += 1;
+      if (f.total !== null) f.total += sale.grand_total || 0;
+      for (const line of sale.items || []) {
+        const row = f.top.find((item) => item.item_name === line.item || item.item_code === line.item);
+        if (row) {
+          row.total_qty += line.qty;
+          if (row.total_amount !== undefined) row.total_amount += line.amount || 0;
+        } else f.top.push({ item_code: line.item, item_name: line.item, total_qty: line.qty, total_amount: line.amount });
+      }
+      // Frappe ranks top items by amount; screens without amounts by quantity.
+      const rank = (item) => (item.total_amount === undefined ? item.total_qty : item.total_amount);
+      f.top.sort((a, b) => rank(b) - rank(a));
+    }
+
+    function fromSummary(outlet, summary) {
+      const f = {
+        day: summary.day || null,
+        baseId: summary.feed_id || "0-0",
+        total: summary.total_sales ?? null, // customer-facing screens get no amounts
+        invoices: summary.invoice_count,
+        top: (summary.top_items || []).map((item) => ({ ...item })),
+        stale: Boolean(summary.stale),
+        asOf: summary.as_of || null,
+      };
+      for (const event of recent.get(outlet) || []) {
+        if (event.event === "live_pos_sale" && compareIds(event.id, f.baseId) > 0) addSale(f, event);
+      }
+      return f;
+    }
+
+    // New figures for an outlet (see above for when they may lower what is shown).
+    function applySnapshot(outlet, summary, final) {
+      if (!summary || (summary.period && summary.period !== period)) return;
+      const current = figures.get(outlet);
+      if (current && current.day && summary.day && summary.day < current.day) return; // yesterday's
+      const next = fromSummary(outlet, summary);
+      const lower =
+        next.invoices < current?.invoices || (next.total ?? 0) < (current?.total ?? 0) - 0.005;
+      if (!final && current && current.day === next.day && lower) {
+        current.stale = next.stale;
+        return;
+      }
+      figures.set(outlet, next);
+      draw(outlet);
+    }
+
+    function accept(event, live) {
       const last = lastId.get(event.outlet);
       if (last && compareIds(event.id, last) <= 0) return; // seen already
       lastId.set(event.outlet, event.id);
@@ -82,19 +151,14 @@
       seen.push(event);
       if (seen.length > RECENT_MOST) seen.shift();
       recent.set(event.outlet, seen);
-      if (!inFigures && event.event === "live_pos_sale") lastEventAt = new Date();
-      options.onEvent(event, inFigures ? "shown" : "new");
-    }
-
-    // New figures replace the old; the sales seen since the moment they were read still count.
-    // Returns the feed id the figures were read at.
-    function applySnapshot(outlet, summary) {
-      options.onSnapshot(outlet, summary);
-      const base = summary.feed_id || "0-0";
-      for (const event of recent.get(outlet) || []) {
-        if (compareIds(event.id, base) > 0) options.onEvent(event, "recount");
+      if (event.event !== "live_pos_sale") return;
+      if (live) lastEventAt = new Date();
+      const f = figures.get(event.outlet);
+      if (f && compareIds(event.id, f.baseId) > 0) {
+        addSale(f, event);
+        draw(event.outlet);
       }
-      return base;
+      if (options.onSale) options.onSale(event, live);
     }
 
     function subscribe(outlet) {
@@ -104,15 +168,15 @@
           if (ack && why[ack.error]) options.onNotice(`${why[ack.error]} ${outlet}.`);
           return;
         }
-        // Figures come from the snapshot; replayed events up to the feed id it was taken at
-        // are in it already and only fill the list of sales. Later ones still count.
-        const counted = ack.snapshot ? applySnapshot(outlet, ack.snapshot) : null;
-        for (const event of ack.events) accept(event, counted === null || compareIds(event.id, counted) <= 0);
+        if (ack.snapshot) applySnapshot(outlet, ack.snapshot, false);
+        for (const event of ack.events) accept(event, false);
         if (ack.last_id) lastId.set(outlet, ack.last_id);
         bridgeAlive = ack.bridge.alive;
         showState();
       });
     }
+
+    for (const [outlet, summary] of Object.entries(options.initial || {})) applySnapshot(outlet, summary, true);
 
     socket.on("connect", () => {
       disconnectedAt = null;
@@ -130,8 +194,12 @@
       // Refused for now (our Redis is away): socket.io does not retry a refusal by itself.
       else if (!socket.active) setTimeout(() => socket.connect(), RETRY_REFUSED_MS);
     });
-    socket.on("live_pos_sale", (event) => accept(event, false));
-    socket.on("daily_sales_update", (event) => accept(event, false));
+    socket.on("live_pos_sale", (event) => {
+      accept(event, true);
+      showState(); // the badge names the newest sale
+    });
+    socket.on("daily_sales_update", (event) => accept(event, true));
+    socket.on("figures", (summary) => summary && applySnapshot(summary.outlet, summary, true));
     socket.on("resync", (message) => subscribe(message.outlet));
     socket.on("forbidden", (message) => options.onNotice(`You no longer have access to ${message.outlet}.`));
     socket.on("display_revoked", () => signedOut("unpaired"));
@@ -156,11 +224,21 @@
     setInterval(() => {
       if (socket.connected && bridgeAlive) return;
       for (const outlet of options.outlets) {
-        options.refresh(outlet).then((summary) => summary && applySnapshot(outlet, summary));
+        options.refresh(outlet).then((summary) => applySnapshot(outlet, summary, false));
       }
     }, REFRESH_EVERY_MS);
 
-    return socket;
+    return {
+      socket,
+      // Midnight at the site: the new day starts from zero; sales after now count in it.
+      startDay(outlet, day) {
+        const f = fromSummary(outlet, { day, feed_id: lastId.get(outlet), total_sales: 0, invoice_count: 0 });
+        if (figures.get(outlet)?.total === null) f.total = null;
+        figures.set(outlet, f);
+        draw(outlet);
+      },
+      snapshot: (outlet, summary) => applySnapshot(outlet, summary, false),
+    };
   };
 
   // Fetch one outlet's summary as JSON; null when it cannot be had right now.

@@ -8,7 +8,6 @@
   const money = new Intl.NumberFormat(page.dataset.locale, { style: "currency", currency: page.dataset.currency });
   const count = new Intl.NumberFormat(page.dataset.locale);
   const FEED_SIZE = 50;
-  const figures = { total: Number(page.dataset.total), invoices: Number(page.dataset.invoices) };
 
   const holder = document.getElementById("top-items-chart");
   const source = document.getElementById("top-items-data");
@@ -33,11 +32,17 @@
     if (element) element.textContent = value;
   }
 
-  function showFigures() {
-    text('[data-testid="total-sales"]', money.format(figures.total));
-    text('[data-testid="invoice-count"]', count.format(figures.invoices));
-    text('[data-testid="avg-order"]', money.format(figures.invoices ? figures.total / figures.invoices : 0));
-    const now = window.siteClock(new Date());
+  function showFigure(name, value, format) {
+    const element = document.querySelector(`[data-figure="${name}"]`);
+    element.textContent = format.format(value);
+    element.dataset.value = value;
+  }
+
+  function showFigures(figures) {
+    showFigure("total_sales", figures.total_sales, money);
+    showFigure("invoice_count", figures.invoice_count, count);
+    showFigure("avg_order_value", figures.avg_order_value, money);
+    const now = window.siteClock(new Date()); // live: the figures hold every sale until now
     document.querySelectorAll(".figure .as-of").forEach((element) => (element.textContent = `as of ${now}`));
   }
 
@@ -73,25 +78,12 @@
 
   window.LiveSales({
     outlets: [outlet],
+    period,
+    initial: { [outlet]: JSON.parse(document.getElementById("figures-data").textContent) },
     badge: document.getElementById("live-badge"),
     onNotice: (message) => text("#live-notice", message),
     refresh: () => window.fetchSummary(page.dataset.summaryUrl),
-    onSnapshot(_outlet, summary) {
-      if (period !== "daily" && summary.period !== period) return;
-      figures.total = summary.total_sales;
-      figures.invoices = summary.invoice_count;
-      showFigures();
-    },
-    onEvent(event, how) {
-      if (event.event === "live_pos_sale") {
-        if (how !== "recount") addSale(event);
-        if (how === "shown") return;
-        figures.invoices += 1;
-        if (period !== "daily") figures.total += event.grand_total;
-      } else if (how !== "shown" && period === "daily" && event.daily_total !== null) {
-        figures.total = event.daily_total;
-      } else return;
-      showFigures();
-    },
+    onFigures: (_outlet, figures) => showFigures(figures),
+    onSale: addSale,
   });
 })();

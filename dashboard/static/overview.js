@@ -8,18 +8,16 @@
   const rows = Array.from(table.tBodies[0].rows);
   const byOutlet = new Map(rows.map((row) => [row.dataset.outlet, row]));
 
-  function show(row) {
-    const total = Number(row.dataset.total_sales);
-    const invoices = Number(row.dataset.invoice_count);
-    row.dataset.avg_order_value = String(invoices ? total / invoices : 0);
-    const cells = {
-      total_sales: money.format(total),
-      invoice_count: count.format(invoices),
-      avg_order_value: money.format(Number(row.dataset.avg_order_value)),
-    };
-    for (const [field, value] of Object.entries(cells)) {
-      row.querySelector(`[data-field="${field}"]`).textContent = value;
+  function show(row, figures) {
+    const formats = { total_sales: money, invoice_count: count, avg_order_value: money };
+    for (const [field, format] of Object.entries(formats)) {
+      row.dataset[field] = String(figures[field]); // what the sort reads
+      const cell = row.querySelector(`[data-field="${field}"]`);
+      cell.textContent = format.format(figures[field]);
+      cell.dataset.value = figures[field];
     }
+    row.classList.toggle("stale", figures.stale);
+    row.title = figures.stale ? "Frappe is not answering: last known figures" : "";
   }
 
   window.LiveSales({
@@ -27,24 +25,7 @@
     badge: document.getElementById("live-badge"),
     onNotice: (message) => (document.getElementById("live-notice").textContent = message),
     refresh: (outlet) => window.fetchSummary(byOutlet.get(outlet).dataset.summaryUrl),
-    onSnapshot(outlet, summary) {
-      const row = byOutlet.get(outlet);
-      row.dataset.total_sales = String(summary.total_sales);
-      row.dataset.invoice_count = String(summary.invoice_count);
-      row.classList.toggle("stale", summary.stale);
-      row.title = summary.stale ? "Frappe is not answering: last known figures" : "";
-      show(row);
-    },
-    onEvent(event, how) {
-      const row = byOutlet.get(event.outlet);
-      if (!row || how === "shown" || row.dataset.total_sales === undefined) return;
-      if (event.event === "live_pos_sale") {
-        row.dataset.invoice_count = String(Number(row.dataset.invoice_count) + 1);
-      } else if (event.daily_total !== null) {
-        row.dataset.total_sales = String(event.daily_total);
-      }
-      show(row);
-    },
+    onFigures: (outlet, figures) => show(byOutlet.get(outlet), figures),
   });
 
   let sortedBy = null;

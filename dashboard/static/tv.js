@@ -15,7 +15,7 @@
   const TOP_SIZE = 5;
   const QUIET_MS = 20000;
 
-  const day = { current: dayOf.format(new Date()), total: null, invoices: null, top: [], asOf: null };
+  const day = { current: dayOf.format(new Date()), total: null, invoices: null, avg: null, top: [], asOf: null };
   let lastSaleAt = 0;
   let reloadWanted = false;
 
@@ -23,11 +23,12 @@
 
   function render() {
     const known = day.invoices !== null;
-    if (publicSafe) $("tv-total").textContent = known ? count.format(day.invoices) : "—";
-    else {
-      $("tv-total").textContent = known ? money.format(day.total) : "—";
-      $("tv-invoices").textContent = known ? count.format(day.invoices) : "—";
-      $("tv-avg").textContent = known ? money.format(day.invoices ? day.total / day.invoices : 0) : "—";
+    const shown = publicSafe
+      ? [["tv-total", day.invoices, count]]
+      : [["tv-total", day.total, money], ["tv-invoices", day.invoices, count], ["tv-avg", day.avg, money]];
+    for (const [id, value, format] of shown) {
+      $(id).textContent = known ? format.format(value) : "—";
+      if (known) $(id).dataset.value = value;
     }
     const top = $("tv-top");
     top.replaceChildren(
@@ -63,55 +64,34 @@
     while (ticker.children.length > TICKER_SIZE) ticker.lastElementChild.remove();
   }
 
-  function newDay(current) {
-    day.current = current;
-    day.total = 0;
-    day.invoices = 0;
-    day.top = [];
-    day.asOf = new Date();
-    $("tv-ticker").replaceChildren();
-    render();
-  }
-
   function tick() {
     const now = new Date();
     $("tv-clock").textContent = hhmm.format(now);
     $("tv-date").textContent = dateText.format(now);
     const today = dayOf.format(now);
     if (today > day.current) {
-      newDay(today); // midnight at the site: start from zero even if no sale comes
-      window.fetchSummary(screen.dataset.dataUrl).then((s) => s && snapshot(outlet, s));
+      // Midnight at the site: start from zero even if no sale comes.
+      day.current = today;
+      $("tv-ticker").replaceChildren();
+      live.startDay(outlet, today);
+      window.fetchSummary(screen.dataset.dataUrl).then((s) => s && live.snapshot(outlet, s));
     }
     if (reloadWanted && Date.now() - lastSaleAt > QUIET_MS) window.location.reload();
   }
 
-  function snapshot(_outlet, summary) {
-    if (summary.day && summary.day < day.current) return; // yesterday's figures, just after midnight
-    if (summary.day && summary.day > day.current) day.current = summary.day;
-    day.invoices = summary.invoice_count;
-    day.total = summary.total_sales ?? null;
-    day.top = summary.top_items;
+  function showFigures(_outlet, figures) {
+    if (figures.day && figures.day > day.current) day.current = figures.day;
+    day.invoices = figures.invoice_count;
+    day.total = figures.total_sales;
+    day.avg = figures.avg_order_value;
+    day.top = figures.top_items;
     day.asOf = new Date();
     render();
   }
 
-  function onEvent(event, how) {
-    if (event.event === "live_pos_sale") {
-      if (how !== "recount") addToTicker(event);
-      if (how === "shown") return;
-      if (how === "new") lastSaleAt = Date.now();
-      if (day.invoices !== null) day.invoices += 1;
-      day.asOf = new Date();
-      for (const item of event.items) {
-        const known = day.top.find((row) => row.item_name === item.item);
-        if (known) known.total_qty += item.qty;
-        else day.top.push({ item_name: item.item, total_qty: item.qty });
-      }
-      day.top.sort((a, b) => b.total_qty - a.total_qty);
-    } else if (how !== "shown" && event.daily_total !== undefined && event.daily_total !== null) {
-      day.total = event.daily_total;
-    }
-    render();
+  function onSale(sale, isLive) {
+    addToTicker(sale);
+    if (isLive) lastSaleAt = Date.now();
   }
 
   function onState(state, info) {
@@ -129,15 +109,15 @@
     }
   }
 
-  window.LiveSales({
+  const live = window.LiveSales({
     outlets: [outlet],
     version: screen.dataset.version,
     onState,
     onVersion: (version) => (reloadWanted = reloadWanted || version !== screen.dataset.version),
     onNotice: () => {},
     refresh: () => window.fetchSummary(screen.dataset.dataUrl),
-    onSnapshot: snapshot,
-    onEvent,
+    onFigures: showFigures,
+    onSale,
   });
 
   // A daily reload at a quiet moment keeps weeks of uptime fresh.
