@@ -269,9 +269,11 @@ def page(browser):
 class Stack:
     """Our Redis, one web process (gunicorn + gevent) and the bridge, restartable one by one."""
 
-    def __init__(self, tmp_path, frappe_url, frappe_redis_url, keep_redis_data=True, **settings):
+    def __init__(self, tmp_path, frappe_url, frappe_redis_url, keep_redis_data=True,
+                 bridge_settings=None, **settings):  # fmt: skip
         self.tmp, self.frappe_url, self.frappe_redis_url = tmp_path, frappe_url, frappe_redis_url
         self.keep, self.settings = keep_redis_data, settings
+        self.bridge_settings = bridge_settings or {}
         self.redis_port, self.web_port = free_port(), free_port()
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.redis = self.bridge = self.web = None
@@ -295,7 +297,9 @@ class Stack:
         )
 
     def start_bridge(self):
-        self.bridge = start_bridge(self.frappe_url, self.redis_url, self.frappe_redis_url)
+        self.bridge = start_bridge(
+            self.frappe_url, self.redis_url, self.frappe_redis_url, **self.bridge_settings
+        )
 
     def close(self):
         for process in (self.bridge, self.web, self.redis):

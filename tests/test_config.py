@@ -23,6 +23,14 @@ def test_defaults():
     assert settings.frappe_site == "erp.example.com"
     assert settings.async_mode == "gevent" and settings.frappe_realtime == "redis"
     assert settings.cookie_secure is True and settings.demo is False
+    assert settings.frappe_realtime_url == "https://erp.example.com"  # nginx's /socket.io
+    assert settings.live_reconcile_seconds == 5.0
+
+
+def test_realtime_server_on_its_own_port():
+    settings = config.load({**GOOD, "FRAPPE_REALTIME_URL": "http://erp-host:9000/"})
+    assert settings.frappe_realtime_url == "http://erp-host:9000"
+    assert settings.frappe_url == "https://erp.example.com"  # the Origin the server calls back
 
 
 def test_secrets_stay_out_of_repr():
@@ -36,6 +44,8 @@ def test_secrets_stay_out_of_repr():
         ({"FRAPPE_URL": ""}, "FRAPPE_URL"),
         ({"FRAPPE_URL": "erp.example.com"}, "FRAPPE_URL"),
         ({"REDIS_URL": "http://127.0.0.1"}, "REDIS_URL"),
+        ({"FRAPPE_REALTIME_URL": "erp-host:9000"}, "FRAPPE_REALTIME_URL"),
+        ({"LIVE_RECONCILE_SECONDS": "soon"}, "LIVE_RECONCILE_SECONDS"),
         ({"SECRET_KEY": ""}, "SECRET_KEY"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY"),
         ({"FRAPPE_REALTIME": "kafka"}, "FRAPPE_REALTIME"),

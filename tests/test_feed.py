@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from dashboard.events import DAILY, SALE, BadEvent, check_event, parse_channel_message
-from dashboard.feed import Feed
+from dashboard.feed import ACCEPTED, DUPLICATE, STALE, Feed
 
 from .conftest import SAMPLES
 
@@ -127,17 +127,17 @@ def sale(invoice, outlet="OUTLET-001"):
 
 
 def test_feed_gives_ids_and_stores_a_sale_once(feed):
-    first = feed.append(sale("INV-1"))
-    assert first["id"] and first["event"] == SALE and "kind" not in first
-    assert feed.append(sale("INV-1")) is None
-    assert feed.append(sale("INV-1", outlet="OUTLET-002"))  # another outlet's feed
+    outcome, first = feed.append(sale("INV-1"))
+    assert outcome == ACCEPTED and first["id"] and first["event"] == SALE and "kind" not in first
+    assert feed.append(sale("INV-1")) == (DUPLICATE, None)
+    assert feed.append(sale("INV-1", outlet="OUTLET-002"))[0] == ACCEPTED  # another outlet's
     events, complete = feed.since("OUTLET-001", None, 50)
     assert [e["invoice"] for e in events] == ["INV-1"] and complete
     assert feed.today("OUTLET-001")["sales"] == 1
 
 
 def test_feed_is_capped_and_replays_after_an_id(feed):
-    sent = [feed.append(sale(f"INV-{n}")) for n in range(8)]
+    sent = [feed.append(sale(f"INV-{n}"))[1] for n in range(8)]
     events, _ = feed.since("OUTLET-001", None, 50)
     assert [e["invoice"] for e in events] == [f"INV-{n}" for n in range(3, 8)]
     after, complete = feed.since("OUTLET-001", sent[5]["id"], 50)
@@ -155,6 +155,23 @@ def test_feed_drops_yesterday(feed):
 
 
 def test_daily_total_is_kept_beside_the_feed(feed):
-    feed.append({"kind": DAILY, "outlet": "OUTLET-001", "daily_total": 1234.5})
+    def daily(total):
+        return feed.append({"kind": DAILY, "outlet": "OUTLET-001", "daily_total": total})
+
+    assert daily(1234.5)[0] == ACCEPTED
     assert feed.today("OUTLET-001") == {"sales": 0, "daily_total": 1234.5}
-    assert feed.append({"kind": DAILY, "outlet": "OUTLET-001", "daily_total": 1234.5}) is None
+    assert daily(1234.5) == (DUPLICATE, None)
+
+
+def test_a_daily_total_below_the_days_highest_is_set_aside(feed):
+    """Concurrent submits on Frappe publish totals that miss each other's sales."""
+
+    def daily(total):
+        return feed.append({"kind": DAILY, "outlet": "OUTLET-001", "daily_total": total})[0]
+
+    assert [daily(500.0), daily(320.0), daily(640.0), daily(600.0)] == [
+        ACCEPTED, STALE, ACCEPTED, STALE
+    ]  # fmt: skip
+    assert feed.today("OUTLET-001")["daily_total"] == 640.0
+    events, _ = feed.since("OUTLET-001", None, 50)
+    assert [e["daily_total"] for e in events] == [500.0, 640.0]

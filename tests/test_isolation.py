@@ -98,7 +98,9 @@ def test_bridge_restart_sends_resync_and_sales_flow_again(frappe_url, redis_url,
         client.wait_for(lambda e, d: e == "resync" and d["outlet"] == "Park Street", 2)
         sale = frappe_sale(outlet="Park Street")
         publish_raw(frappe_redis_url, sale)
-        client.wait_for(sale_of(sale["message"]["invoice"]))
+        # The dead bridge's lease lapses first (LEASE_SECONDS): the new one holds the sale
+        # until then, and sends it.
+        client.wait_for(sale_of(sale["message"]["invoice"]), timeout=15)
     finally:
         if client:
             client.close()

@@ -14,9 +14,7 @@ from hypothesis import strategies as st
 
 from .conftest import (
     SITE,
-    FrappeHTTP,
     start_bridge,
-    start_frappe_sim,
     start_web,
     stop,
     web_login,
@@ -58,7 +56,11 @@ class LiveClient:
                 self.arrived.wait(left)
 
     def sales(self) -> list[dict]:
-        return [data for event, data in self.events if event == "live_pos_sale"]
+        return self.events_named("live_pos_sale")
+
+    def events_named(self, name) -> list[dict]:
+        with self.arrived:
+            return [data for event, data in self.events if event == name]
 
     def close(self):
         self.sio.disconnect()
@@ -351,31 +353,6 @@ def test_two_bridges_deliver_each_sale_once(
         stop(second)
 
 
-def test_socketio_source_delivers_the_same_events(live_client, redis_url, frappe_redis_url):
-    # A Frappe whose Redis we cannot reach: its events leave only through its Socket.IO server.
-    url, sim = start_frappe_sim(None, "--seed", "5")
-    bridge = start_bridge(
-        url,
-        redis_url,
-        frappe_redis_url,
-        FRAPPE_REALTIME="socketio",
-        FRAPPE_BRIDGE_USER="Administrator",
-        FRAPPE_BRIDGE_PASSWORD="admin",
-    )
-    try:
-        # An outlet no other test sells at: the second demo Frappe numbers its invoices like
-        # the first, and a repeated invoice of an outlet is, rightly, sent only once.
-        client = live_client("Administrator", "admin")
-        client.subscribe("Koregaon Park")
-        client.wait_for(lambda e, d: e == "resync" and "realtime server" in d["reason"], 20)
-        invoice = submit_sale(FrappeHTTP(url), "Koregaon Park")
-        client.wait_for(sale_of(invoice))
-        assert [s["invoice"] for s in client.sales()].count(invoice) == 1
-    finally:
-        stop(bridge)
-        stop(sim)
-
-
 def test_logout_closes_that_sessions_sockets(live_client, web_server):
     client = live_client()
     client.subscribe("OUTLET-001")
@@ -456,17 +433,15 @@ def test_session_ended_at_frappe_closes_the_sockets(quick_recheck_web, live_clie
     assert message == {"reason": "session_expired"}
 
 
-def test_bridge_resubscribes_after_frappes_redis_restarts(
-    live_client, frappe_url, redis_url, tmp_path
-):
+def test_bridge_resubscribes_after_frappes_redis_restarts(live_client, make_stack, tmp_path):
     from devtools.redis_server import free_port, start_redis
 
     port = free_port()
     frappe_redis = start_redis(port, tmp_path / "one")
     url = f"redis://127.0.0.1:{port}/0"
-    bridge = start_bridge(frappe_url, redis_url, url)
+    stack = make_stack(frappe_redis=url)  # its own bridge: the session's leads the session's
     try:
-        client = live_client("Administrator", "admin")
+        client = live_client("Administrator", "admin", web_url=stack.web_url)
         client.subscribe("Connaught Place")
         stop(frappe_redis)
         frappe_redis = start_redis(port, tmp_path / "two")
@@ -479,7 +454,6 @@ def test_bridge_resubscribes_after_frappes_redis_restarts(
         publish_raw(url, sale)
         client.wait_for(sale_of(sale["message"]["invoice"]))
     finally:
-        stop(bridge)
         stop(frappe_redis)
 
 

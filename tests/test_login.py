@@ -58,7 +58,7 @@ def test_manager2_sees_two_outlets(client):
 def test_administrator_sees_every_outlet_with_odd_names_as_links(client):
     login(client, "Administrator", "admin")
     page = client.get("/").get_data(as_text=True)
-    assert page.count("data-outlet=") == 14
+    assert page.count("<tr data-outlet=") == 14
     assert 'href="/outlets/Caf%C3%A9%20Central"' in page
     assert "Suspended" in page and "Closed" in page
 
