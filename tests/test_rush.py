@@ -59,6 +59,8 @@ SAMPLER = """() => {
       window.samples.push([el.dataset.outlet, el.dataset.figure, Number(el.dataset.value)]);
   }, 100);
 }"""
+TOP_ITEMS = """() => Array.from(document.querySelectorAll("#top-items-rows tr"),
+  (row) => [row.cells[0].textContent, Number(row.cells[1].textContent.replace(/[^0-9.]/g, ""))])"""
 SHOWN = """() => Array.from(document.querySelectorAll("[data-figure][data-value]"),
   (el) => [el.dataset.outlet, el.dataset.figure, Number(el.dataset.value)])"""
 
@@ -242,6 +244,10 @@ def assert_never_went_down(screens):
 def assert_screens_converge(screens, frappe):
     def mismatch():
         truth = {outlet: frappe.figures(outlet) for outlet in OUTLETS}
+        rows = screens["outlet page"].evaluate(TOP_ITEMS)
+        want = [[i["item_name"], i["total_qty"]] for i in truth["OUTLET-002"]["top_items"]]
+        if rows != want:
+            return f"outlet page's top items {rows}, Frappe's {want}"
         for name, page in screens.items():
             for outlet, figure, value in page.evaluate(SHOWN):
                 want = truth[outlet][figure]

@@ -100,8 +100,13 @@ def test_customer_facing_display_never_receives_money(web_server, bridge, frappe
         invoice = submit_sale(frappe_http, "OUTLET-003")
         _, sale = client.wait_for(lambda e, d: e == "live_pos_sale" and d["invoice"] == invoice)
         assert "grand_total" not in sale and all("amount" not in i for i in sale["items"])
-        _, daily = client.wait_for(lambda e, d: e == "daily_sales_update")
-        assert "daily_total" not in daily
+        # Frappe's figures, re-read once the outlet is quiet: counts and items, no money.
+        _, figures = client.wait_for(lambda e, d: e == "figures", timeout=20)
+        assert figures["invoice_count"] >= ack["snapshot"]["invoice_count"] + 1
+        assert "total_sales" not in figures and "avg_order_value" not in figures
+        assert all("total_amount" not in item for item in figures["top_items"])
+        for daily in client.events_named("daily_sales_update"):
+            assert "daily_total" not in daily
     finally:
         client.close()
 

@@ -9,22 +9,47 @@
   const count = new Intl.NumberFormat(page.dataset.locale);
   const FEED_SIZE = 50;
 
+  const TOP_SIZE = 10; // as many as Frappe sends
   const holder = document.getElementById("top-items-chart");
-  const source = document.getElementById("top-items-data");
-  if (holder && source && typeof frappe !== "undefined") {
-    const items = JSON.parse(source.textContent);
-    new frappe.Chart(holder, {
-      type: "bar",
-      height: 260,
-      colors: ["#2490ef"],
-      data: {
-        labels: items.map((item) => item.item_name),
-        datasets: [{ name: "Amount", values: items.map((item) => item.total_amount) }],
-      },
-      axisOptions: { xAxisMode: "tick", xIsSeries: false },
-      barOptions: { spaceRatio: 0.4 },
-      animate: false, // draw at once: the figures are already final
-    });
+  let chart = null;
+
+  function chartData(items) {
+    return {
+      labels: items.map((item) => item.item_name),
+      datasets: [{ name: "Amount", values: items.map((item) => item.total_amount) }],
+    };
+  }
+
+  function showTopItems(items) {
+    items = items.slice(0, TOP_SIZE);
+    document.getElementById("top-items").hidden = items.length === 0;
+    document.querySelector('[data-testid="zero-state"]').hidden = items.length > 0;
+    document.getElementById("top-items-rows").replaceChildren(
+      ...items.map((item) => {
+        const row = document.createElement("tr");
+        const cells = [item.item_name, count.format(item.total_qty), money.format(item.total_amount)];
+        cells.forEach((value, i) => {
+          const cell = document.createElement("td");
+          if (i) cell.className = "num";
+          cell.textContent = value;
+          row.append(cell);
+        });
+        return row;
+      }),
+    );
+    if (typeof frappe === "undefined" || items.length === 0) return;
+    if (chart) chart.update(chartData(items));
+    else {
+      chart = new frappe.Chart(holder, {
+        type: "bar",
+        height: 260,
+        colors: ["#2490ef"],
+        data: chartData(items),
+        axisOptions: { xAxisMode: "tick", xIsSeries: false },
+        barOptions: { spaceRatio: 0.4 },
+        animate: false, // draw at once: the figures are already final
+      });
+    }
   }
 
   function text(selector, value) {
@@ -43,7 +68,8 @@
     showFigure("invoice_count", figures.invoice_count, count);
     showFigure("avg_order_value", figures.avg_order_value, money);
     const now = window.siteClock(new Date()); // live: the figures hold every sale until now
-    document.querySelectorAll(".figure .as-of").forEach((element) => (element.textContent = `as of ${now}`));
+    document.querySelectorAll(".as-of").forEach((element) => (element.textContent = `as of ${now}`));
+    showTopItems(figures.top_items);
   }
 
   const feed = document.getElementById("live-feed");

@@ -32,7 +32,8 @@
     }
     const top = $("tv-top");
     top.replaceChildren(
-      ...day.top.slice(0, TOP_SIZE).map((item) => {
+      // The TV shows quantities, so it ranks by them.
+      ...[...day.top].sort((a, b) => b.total_qty - a.total_qty).slice(0, TOP_SIZE).map((item) => {
         const row = document.createElement("li");
         const name = document.createElement("span");
         name.textContent = item.item_name;
