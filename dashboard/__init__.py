@@ -90,6 +90,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
             settings.redis_url, channel=MESSAGE_QUEUE_CHANNEL, redis_options=redis_pool(settings)
         ),
         manage_session=False,
+        json=live.FrameJSON,
         # Our own origin only, plus any the settings add: no cross-site socket hijacking.
         cors_allowed_origins=list(settings.socket_origins) or None,
     )

@@ -48,8 +48,21 @@ return id
 """
 
 
+STREAM_ID_MOST = 2**64 - 1  # each half of a Redis stream id is a 64-bit number
+
+
 def valid_feed_id(value) -> bool:
-    return isinstance(value, str) and FEED_ID.fullmatch(value) is not None
+    """A stream id Redis accepts as the exclusive start of a range."""
+    if not isinstance(value, str) or FEED_ID.fullmatch(value) is None:
+        return False
+    millis, sequence = stream_id(value)
+    return (
+        millis <= STREAM_ID_MOST
+        and sequence <= STREAM_ID_MOST
+        and (
+            (millis, sequence) != (STREAM_ID_MOST, STREAM_ID_MOST)  # nothing can come after it
+        )
+    )
 
 
 class Feed:

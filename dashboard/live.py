@@ -9,6 +9,7 @@ Frappe ending the session, or revoking a display closes the sockets concerned.
 """
 
 import contextlib
+import json
 import logging
 import time
 
@@ -33,6 +34,9 @@ REPLAY_LATEST = 50
 REPLAY_MOST = 500
 RECHECK_EVERY = 30  # seconds between sweeps of this process's sockets
 
+BAD_FRAME = "bad_frame"  # the event a frame we cannot read becomes
+_logged_frames: set[str] = set()
+
 # This process's sockets: socket id -> who it is and what it watches.
 sockets: dict[str, dict] = {}
 _sweeper_started = False
@@ -52,6 +56,30 @@ def without_compression(wsgi_app):
         return wsgi_app(environ, start_response)
 
     return app
+
+
+class FrameJSON:
+    """The JSON module python-socketio reads frames with. A frame that is not JSON, or nested
+    deeper than Python's parser goes, becomes the event `bad_frame`, whose ack answers
+    bad_request: the sender hears why, and the log gets one line per kind, not a traceback."""
+
+    dumps = staticmethod(json.dumps)
+
+    @staticmethod
+    def loads(text, *args, **kwargs):
+        try:
+            return json.loads(text, *args, **kwargs)
+        except (ValueError, RecursionError) as exc:
+            kind = "nested too deeply" if isinstance(exc, RecursionError) else "not JSON"
+            if kind not in _logged_frames:  # once per kind: input must not flood the log
+                _logged_frames.add(kind)
+                log.warning("a Socket.IO frame %s (further ones are only answered)", kind)
+            return [BAD_FRAME]
+
+
+@socketio.on(BAD_FRAME)
+def on_bad_frame(*_args):
+    return {"ok": False, "error": "bad_request"}
 
 
 def store() -> redis.Redis:
@@ -160,7 +188,7 @@ def parse_subscribe(data) -> tuple[str | None, str | None, str | None]:
     if not isinstance(outlet, str) or not valid_outlet_name(outlet):
         return None, None, "bad_request"
     if after is not None and not valid_feed_id(after):
-        after = None  # an unusable id: replay the latest instead
+        return None, None, "bad_request"
     return outlet, after, None
 
 
