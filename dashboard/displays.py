@@ -7,6 +7,7 @@ Figures for TVs are fetched with the service account through the same cache as t
 
 import hashlib
 import json
+import re
 import secrets
 import time
 from dataclasses import asdict, dataclass
@@ -19,6 +20,7 @@ CODE_LENGTH = 6
 CODE_TTL = 600
 KIOSK_LINK_TTL = 7 * 86400
 MAX_LABEL = 60
+DISPLAY_ID = re.compile(r"[0-9a-f]{16}")  # secrets.token_hex(8)
 ONLINE_TTL = 30  # a display counts as online while its socket pings within this
 
 
@@ -86,7 +88,10 @@ class Displays:
 
     def pair(self, code: str, outlet: dict, label: str, manager: str, public_safe: bool):
         """Pair the TV showing `code` with `outlet`; the display, or None for an unknown code."""
-        waiting = self.redis.getdel(f"pair:code:{normalise_code(code)}")
+        code = normalise_code(code)
+        if len(code) != CODE_LENGTH or not set(code) <= set(CODE_ALPHABET):
+            return None  # not a code we could have shown
+        waiting = self.redis.getdel(f"pair:code:{code}")
         if waiting is None:
             return None
         self.redis.delete(f"pair:wait:{digest(waiting.decode())}")
@@ -129,6 +134,9 @@ class Displays:
         return display, token
 
     def get(self, display_id: str) -> Display | None:
+        # Ids become key names: `tokenof:<id>` must not read another key as a display.
+        if not isinstance(display_id, str) or not DISPLAY_ID.fullmatch(display_id):
+            return None
         raw = self.redis.get(f"display:{display_id}")
         return Display(**json.loads(raw)) if raw else None
 

@@ -212,7 +212,7 @@ def kiosk_link(outlet):
 @login_required
 def change_display(outlet, display_id, action):
     checked_outlet(outlet)
-    display = displays().get(display_id) if len(display_id) <= 32 else None
+    display = displays().get(display_id)
     if display is None or display.outlet != outlet or action not in ("rename", "revoke"):
         abort(404, description="No such display for this outlet.")
     if action == "revoke":

@@ -1,12 +1,14 @@
 """One person with a laptop: odd frames and ids get an answer, never a traceback or silence."""
 
 import json
+import re
 
 import pytest
 import websocket
 
 from .conftest import web_login
 from .test_live import live_client  # noqa: F401  (a fixture)
+from .test_tv import csrf_of, pair_over_http
 
 MAX = 2**64 - 1
 
@@ -64,3 +66,19 @@ def test_malformed_and_too_deep_frames_get_an_answer(web_server, bridge, frame, 
         assert answer_to(ws, 8)["ok"] is True
     finally:
         ws.close()
+
+
+@pytest.mark.parametrize("key", ["tokenof", "links", "online", "token"])
+def test_display_ids_of_another_shape_are_not_found(web_server, key):
+    """Ids reach Redis key names: `tokenof:<id>` once read another key as a display (a 500)."""
+    manager = web_login(web_server, "manager1@example.com", "manager1")
+    pair_over_http(web_server, manager, label="Shape TV")
+    page = f"{web_server}/outlets/OUTLET-001/displays"
+    display_id = re.findall(r"/displays/([0-9a-f]{16})/revoke", manager.get(page).text)[-1]
+    manager.post(f"{web_server}/outlets/OUTLET-001/displays/kiosk", timeout=10)
+    form = {"csrf_token": csrf_of(manager, page), "label": "Renamed"}
+    for odd in (f"{key}:{display_id}", display_id.upper(), display_id + "0"):
+        for action in ("rename", "revoke"):
+            response = manager.post(f"{page}/{odd}/{action}", data=form, timeout=10)
+            assert response.status_code == 404, (odd, action, response.status_code)
+            assert "No such display" in response.text
