@@ -1,5 +1,8 @@
 """Manager pages and their JSON: thin views over dashboard.outlets."""
 
+import threading
+import time
+
 import redis
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
@@ -16,6 +19,25 @@ def outlets():
 
 
 HEALTH_TIMEOUT = (1.0, 1.0)  # seconds to connect to Frappe, and to hear back
+HEALTH_PROBE_FOR = 5.0  # seconds one answer from Frappe serves every probe of this process
+
+
+def frappe_health() -> str:
+    """ "ok", or why Frappe is not: asked at most once per HEALTH_PROBE_FOR in this process,
+    so a flood of probes costs Frappe nothing more."""
+    probe = current_app.extensions.setdefault(
+        "frappe_probe", {"at": float("-inf"), "answer": "", "lock": threading.Lock()}
+    )
+    with probe["lock"]:  # concurrent probes wait for the one asking
+        if time.monotonic() - probe["at"] >= HEALTH_PROBE_FOR:
+            try:
+                # A cheap call anyone may make, with a short timeout: probes must not hang.
+                current_app.extensions["frappe"].time_zone(timeout=HEALTH_TIMEOUT)
+                answer = "ok"
+            except FrappeError as exc:
+                answer = exc.message
+            probe.update(at=time.monotonic(), answer=answer)
+        return probe["answer"]
 
 
 @bp.route("/healthz")
@@ -31,12 +53,8 @@ def healthz():
     except redis.RedisError:
         health["redis"] = "unreachable"
         failing.append("redis")
-    try:
-        # A cheap call anyone may make, with a short timeout: probes must not hang on Frappe.
-        current_app.extensions["frappe"].time_zone(timeout=HEALTH_TIMEOUT)
-        health["frappe"] = "ok"
-    except FrappeError as exc:
-        health["frappe"] = exc.message
+    health["frappe"] = frappe_health()
+    if health["frappe"] != "ok":
         failing.append("frappe")
     if "bridge" in health and not health["bridge"]["alive"]:
         failing.append("bridge")

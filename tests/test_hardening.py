@@ -82,3 +82,17 @@ def test_display_ids_of_another_shape_are_not_found(web_server, key):
             response = manager.post(f"{page}/{odd}/{action}", data=form, timeout=10)
             assert response.status_code == 404, (odd, action, response.status_code)
             assert "No such display" in response.text
+
+
+def test_healthz_asks_frappe_once_for_many_probes(make_app, frappe_http):
+    client = make_app().test_client()
+    path = "GET /api/method/frappe.client.get_time_zone"
+
+    def calls():
+        counts = frappe_http.as_service("GET", "/api/method/frappe_sim.call_counts")
+        return counts.json()["message"].get(path, 0)
+
+    before = calls()
+    answers = [client.get("/healthz") for _ in range(200)]
+    assert all(a.status_code in (200, 503) and a.json["frappe"] == "ok" for a in answers)
+    assert calls() - before <= 1
