@@ -36,6 +36,7 @@ from .feed import Feed
 from .frappe import FrappeClient, FrappeError, FrappeUnavailable
 from .locator import Locator
 from .outlets import Outlets
+from .throttle import Throttle
 
 RETRY_AFTER = 5  # seconds before a page Frappe (or our Redis) could not serve tries again
 SESSION_LIFETIME = timedelta(days=7)  # Frappe's own default session_expiry is 170 hours
@@ -75,6 +76,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     app.extensions["feed"] = feed = Feed(app.config["SESSION_REDIS"])
     app.extensions["outlets"] = Outlets(frappe, cache, settings, feed)
     app.extensions["displays"] = Displays(app.config["SESSION_REDIS"])
+    app.extensions["throttle"] = Throttle(app.config["SESSION_REDIS"])
     app.extensions["locator"] = Locator(frappe, cache, settings)
     app.config["APP_VERSION"] = settings.app_version or app_version()
 

@@ -20,9 +20,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_limiter import RateLimitExceeded
 
-from .extensions import limiter
 from .frappe import (
     AccountLocked,
     BadCredentials,
@@ -39,6 +37,7 @@ bp = Blueprint("auth", __name__)
 MAX_USER_LENGTH = 140  # Frappe's user names are e-mail addresses or "Administrator"
 MAX_PASSWORD_LENGTH = 512  # Frappe refuses longer passwords
 OTP_TTL = 300  # Frappe keeps a two-factor tmp_id for 180-300 s
+OTP_TRIES_PER_CHALLENGE = "5 per 5 minutes"  # one challenge, from any number of addresses
 
 
 def frappe():
@@ -98,28 +97,33 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def submitted_user() -> str:
-    return request.form.get("usr", "").strip().lower()[:MAX_USER_LENGTH]
+def take_attempt(*limits):
+    """A slot for one more try under our limits (below Frappe's lock-out), taken before Frappe
+    sees it; the Attempt, refused when a limit is full."""
+    settings = current_app.extensions["settings"]
+    every = [
+        ("login:address", request.remote_addr or "", settings.login_limit_per_address),
+        *limits,
+    ]
+    return current_app.extensions["throttle"].attempt(*every)
 
 
-def failed_attempt(response) -> bool:
-    return response.status_code in (401, 403)
+def user_limit(user: str) -> tuple[str, str, str]:
+    return ("login:user", user.lower(), current_app.extensions["settings"].login_limit_per_user)
 
 
-def address_limit() -> str:
-    return current_app.extensions["settings"].login_limit_per_address
-
-
-def user_limit() -> str:
-    return current_app.extensions["settings"].login_limit_per_user
-
-
-@bp.errorhandler(RateLimitExceeded)
-def too_many_attempts(exc):
-    current = limiter.current_limit
-    retry_after = max(1, int(current.reset_at - time.time())) if current else 60
+def too_many_attempts(retry_after: int, page=None):
     message = f"Too many login attempts. Please wait {retry_after} seconds and try again."
-    return login_page(error=message, status=429, headers={"Retry-After": str(retry_after)})
+    headers = {"Retry-After": str(retry_after)}
+    if page is not None:
+        body, _ = page(message, 429)
+        return body, 429, headers
+    return login_page(error=message, status=429, headers=headers)
+
+
+def counts_as_failure(exc: FrappeError) -> bool:
+    """Wrong credentials count; Frappe being away does not."""
+    return isinstance(exc, BadCredentials | AccountLocked | PasswordExpired)
 
 
 REASONS = {
@@ -141,10 +145,6 @@ def login_page(error=None, status=200, headers=None, usr=None):
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(address_limit, methods=["POST"], deduct_when=failed_attempt)
-@limiter.limit(
-    user_limit, methods=["POST"], deduct_when=failed_attempt, key_func=lambda: submitted_user()
-)
 def login():
     if request.method == "GET":
         if current_manager():
@@ -155,10 +155,16 @@ def login():
         return login_page("Enter your Frappe user name (e-mail) and password.", 400)
     if len(usr) > MAX_USER_LENGTH or len(pwd) > MAX_PASSWORD_LENGTH:
         return login_page("That user name or password is too long.", 400)
+    attempt = take_attempt(user_limit(usr))
+    if attempt.refused:
+        return too_many_attempts(attempt.retry_after)
     try:
         result = frappe().login(usr, pwd, request.remote_addr or "")
     except FrappeError as exc:
+        if not counts_as_failure(exc):
+            attempt.give_back()
         return login_failed(exc)
+    attempt.give_back()
     if isinstance(result, LoggedIn):
         return start_session(result)
     session["pending_otp"] = {
@@ -191,7 +197,6 @@ def otp_page(error=None, status=200):
 
 
 @bp.route("/login/otp", methods=["POST"])
-@limiter.limit(address_limit, deduct_when=failed_attempt)
 def verify_otp():
     pending = session.get("pending_otp")
     if not pending or pending["expires"] < time.time():
@@ -200,13 +205,21 @@ def verify_otp():
     otp = request.form.get("otp", "").strip()
     if not otp or len(otp) > 32:
         return otp_page("Enter the verification code.", 400)
+    attempt = take_attempt(
+        user_limit(pending["usr"]), ("otp:challenge", pending["tmp_id"], OTP_TRIES_PER_CHALLENGE)
+    )
+    if attempt.refused:
+        return too_many_attempts(attempt.retry_after, page=otp_page)
     try:
         result = frappe().verify_otp(pending["tmp_id"], otp, request.remote_addr or "")
     except BadCredentials as exc:
         return otp_page(exc.message, 401)
     except FrappeError as exc:
+        if not counts_as_failure(exc):
+            attempt.give_back()
         session.pop("pending_otp", None)
         return login_failed(exc)
+    attempt.give_back()
     return start_session(result, pending["next"])
 
 

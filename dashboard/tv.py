@@ -148,22 +148,8 @@ def checked_outlet(outlet: str) -> str:
         abort(404, description=f"There is no outlet called {outlet}.")
 
 
-def failed_pairing(response) -> bool:
-    return response.status_code in (400, 404)
-
-
-def pairing_attempts() -> str:
-    return current_app.extensions["settings"].pairing_attempts_per_user
-
-
 @bp.route("/outlets/<path:outlet>/displays", methods=["GET", "POST"])
 @login_required
-@limiter.limit(
-    pairing_attempts,
-    methods=["POST"],
-    key_func=lambda: f"pair:{current_manager()['user']}" if current_manager() else "",
-    deduct_when=failed_pairing,
-)
 def outlet_displays(outlet):
     label = checked_outlet(outlet)
     if request.method == "GET":
@@ -174,6 +160,15 @@ def outlet_displays(outlet):
         return displays_page(
             outlet, label, error="Enter the code shown on the TV and a label.", status=400
         )
+    # Counted before it is tried: concurrent wrong codes cannot slip past the limit.
+    limit = current_app.extensions["settings"].pairing_attempts_per_user
+    attempt = current_app.extensions["throttle"].attempt(
+        ("pair:manager", current_manager()["user"], limit)
+    )
+    if attempt.refused:
+        message = f"Too many wrong codes. Please wait {attempt.retry_after} seconds."
+        page, _ = displays_page(outlet, label, error=message, status=429)
+        return page, 429, {"Retry-After": str(attempt.retry_after)}
     display = displays().pair(
         code,
         {"name": outlet, "label": label},
@@ -187,6 +182,7 @@ def outlet_displays(outlet):
             error="No TV is showing that code. Codes last 10 minutes and work once: check the "
             "screen and try again.",
         )  # fmt: skip
+    attempt.give_back()  # only wrong codes count
     flash(f"Paired “{display.label}”. The TV switches to {label} within a few seconds.")
     return redirect(url_for("tv.outlet_displays", outlet=outlet))
 

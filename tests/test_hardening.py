@@ -2,8 +2,11 @@
 
 import json
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 import websocket
 
 from .conftest import web_login
@@ -96,3 +99,76 @@ def test_healthz_asks_frappe_once_for_many_probes(make_app, frappe_http):
     answers = [client.get("/healthz") for _ in range(200)]
     assert all(a.status_code in (200, 503) and a.json["frappe"] == "ok" for a in answers)
     assert calls() - before <= 1
+
+
+def login_form(web_url):
+    http = requests.Session()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', http.get(web_url + "/login").text)
+    return http, token.group(1)
+
+
+def frappe_logins(frappe_http) -> int:
+    counts = frappe_http.as_service("GET", "/api/method/frappe_sim.call_counts").json()["message"]
+    return counts.get("POST /api/method/login", 0)
+
+
+@pytest.mark.slow
+def test_concurrent_wrong_passwords_reach_frappe_no_more_than_the_limit(make_stack, frappe_http):
+    stack = make_stack()  # its own Redis: these failures throttle nobody else
+    forms = [login_form(stack.web_url) for _ in range(40)]
+    before = frappe_logins(frappe_http)
+    start = threading.Barrier(len(forms))
+
+    def wrong(http, token):
+        start.wait()
+        form = {"csrf_token": token, "usr": "otp@example.com", "pwd": "wrong", "next": ""}
+        return http.post(stack.web_url + "/login", data=form, timeout=30).status_code
+
+    with ThreadPoolExecutor(len(forms)) as pool:
+        codes = list(pool.map(lambda f: wrong(*f), forms))
+    tried = frappe_logins(frappe_http) - before
+    assert tried <= 5, f"{tried} wrong passwords reached Frappe (limit 5 per user)"
+    assert codes.count(429) == len(forms) - tried and codes.count(401) == tried
+    # Frappe never locked the account: the right password still works there.
+    assert frappe_http.login("otp@example.com", "otp", ip="127.0.0.1").status_code == 200
+
+
+@pytest.mark.slow
+def test_concurrent_wrong_pairing_codes_are_tried_no_more_than_the_limit(make_stack):
+    stack = make_stack()
+    manager = web_login(stack.web_url, "manager1@example.com", "manager1")
+    page = f"{stack.web_url}/outlets/OUTLET-001/displays"
+    token = csrf_of(manager, page)
+    start = threading.Barrier(60)
+
+    def wrong(n):
+        start.wait()
+        form = {"csrf_token": token, "code": f"ZZZZ{n % 10}{n // 10}"[:6], "label": "TV"}
+        return manager.post(page, data=form, timeout=30).status_code
+
+    with ThreadPoolExecutor(60) as pool:
+        codes = list(pool.map(wrong, range(60)))
+    assert codes.count(404) <= 10 and codes.count(429) == 60 - codes.count(404), codes
+
+
+def test_two_factor_codes_are_limited_per_challenge_from_any_address(make_app):
+    """24 wrong codes from three addresses used to leave the challenge open to a fourth."""
+    from frappe_sim import data
+
+    from .conftest import csrf_token, login
+
+    # Only the per-challenge limit is in play: addresses and the user have room to spare.
+    app = make_app(LOGIN_LIMIT_PER_USER="100 per minute", LOGIN_LIMIT_PER_ADDRESS="100 per minute")
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "203.0.113.10"
+    login(client, usr="otp@example.com", pwd="otp")
+    token = csrf_token(client, "/login")
+    codes = []
+    for n in range(9):
+        client.environ_base["REMOTE_ADDR"] = f"203.0.113.{11 + n % 3}"
+        codes.append(client.post("/login/otp", data={"csrf_token": token, "otp": "000000"}))
+    assert [c.status_code for c in codes] == [401] * 5 + [429] * 4
+    assert codes[-1].headers["Retry-After"].isdigit()
+    client.environ_base["REMOTE_ADDR"] = "203.0.113.99"
+    right = client.post("/login/otp", data={"csrf_token": token, "otp": data.OTP_CODE})
+    assert right.status_code == 429 and "Too many" in right.get_data(as_text=True)
