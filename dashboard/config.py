@@ -31,6 +31,7 @@ class Settings:
     redis_url: str
     secret_key: str
     demo: bool = False
+    public_url: str = ""  # where people reach us: absolute links are built from it
     frappe_redis_url: str | None = None
     frappe_realtime: str = "redis"
     frappe_realtime_url: str = ""  # Frappe's realtime server; load() makes it FRAPPE_URL
@@ -94,6 +95,9 @@ def load(environ=None) -> Settings:
     frappe_redis_url = env.optional("FRAPPE_REDIS_URL")
     if frappe_redis_url:
         env.url("FRAPPE_REDIS_URL", ("redis", "rediss", "unix"), "redis://127.0.0.1:11000")
+    public_url = ""  # the demo may go without: its links then name the request's address
+    if env.optional("PUBLIC_URL") or not demo:
+        public_url = env.url("PUBLIC_URL", ("http", "https"), "https://dashboard.example.com")
     realtime_url = frappe_url  # behind nginx, Frappe's realtime server is at /socket.io
     if env.optional("FRAPPE_REALTIME_URL"):
         realtime_url = env.url("FRAPPE_REALTIME_URL", ("http", "https"), "http://127.0.0.1:9000")
@@ -103,6 +107,7 @@ def load(environ=None) -> Settings:
         redis_url=env.url("REDIS_URL", ("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0"),
         secret_key=secret_key,
         demo=demo,
+        public_url=public_url.rstrip("/"),
         frappe_redis_url=frappe_redis_url,
         frappe_realtime=env.choice("FRAPPE_REALTIME", REALTIME_SOURCES, "redis"),
         frappe_realtime_url=realtime_url.rstrip("/"),

@@ -20,11 +20,11 @@ from flask import (
     current_app,
     render_template,
     request,
-    url_for,
 )
 
 from .extensions import limiter
 from .frappe import FrappeError
+from .links import external_url
 from .security import allow_framing_by
 
 LOCATIONS_METHOD = "franchise_management.api.get_franchise_locations"
@@ -197,7 +197,7 @@ def local_business(store: dict) -> dict:
         "@context": "https://schema.org",
         "@type": "LocalBusiness",
         "name": store["name"],
-        "url": url_for("locator.store_page", slug=store["slug"], _external=True),
+        "url": external_url("locator.store_page", slug=store["slug"]),
         "address": {
             "@type": "PostalAddress",
             "addressLocality": store["city"],
@@ -237,8 +237,8 @@ def api_locations():
 
 @bp.route("/sitemap.xml")
 def sitemap():
-    urls = [url_for("locator.index", _external=True)] + [
-        url_for("locator.store_page", slug=s["slug"], _external=True) for s in store_list()
+    urls = [external_url("locator.index")] + [
+        external_url("locator.store_page", slug=s["slug"]) for s in store_list()
     ]
     xml = render_template("sitemap.xml", urls=urls)
     return Response(xml, content_type="application/xml")

@@ -19,6 +19,7 @@ from .auth import current_manager, login_required, manager_sid
 from .displays import CODE_TTL, DISPLAY_COOKIE, Display, clean_label, public_summary
 from .extensions import limiter
 from .frappe import FrappeUnavailable, NotFound, NotPermitted
+from .links import external_url
 from .live import end_display_sockets
 from .outlets import valid_outlet_name
 
@@ -200,7 +201,7 @@ def kiosk_link(outlet):
         current_manager()["user"],
         request.form.get("public_safe") == "on",
     )
-    url = url_for("tv.tv_link", link=link, _external=True)
+    url = external_url("tv.tv_link", link=link)
     return displays_page(outlet, label, kiosk=(display, url))
 
 

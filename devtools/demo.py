@@ -46,6 +46,7 @@ def main() -> int:
     frappe_port = free_port(8000)
     env = {
         "DASHBOARD_DEMO": "1",
+        "PUBLIC_URL": f"http://127.0.0.1:{web_port}",
         "FRAPPE_URL": f"http://127.0.0.1:{frappe_port}",
         "FRAPPE_SITE": SITE,
         "FRAPPE_API_KEY": "demo_api_key",

@@ -15,6 +15,7 @@ GOOD = {
     "FRAPPE_URL": "https://erp.example.com",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "SECRET_KEY": "x" * 32,
+    "PUBLIC_URL": "https://dashboard.example.com",
 }
 
 

@@ -172,3 +172,36 @@ def test_two_factor_codes_are_limited_per_challenge_from_any_address(make_app):
     client.environ_base["REMOTE_ADDR"] = "203.0.113.99"
     right = client.post("/login/otp", data={"csrf_token": token, "otp": data.OTP_CODE})
     assert right.status_code == 429 and "Too many" in right.get_data(as_text=True)
+
+
+def test_public_links_come_from_public_url_never_the_host_header(make_app):
+    from .conftest import csrf_token, login
+
+    app = make_app(PUBLIC_URL="https://dash.example.com/")
+    client = app.test_client()
+    client.environ_base["HTTP_HOST"] = "evil.example"  # every request, logins included
+    sitemap = client.get("/sitemap.xml").get_data(as_text=True)
+    assert "<loc>https://dash.example.com/locator</loc>" in sitemap and "evil" not in sitemap
+    slug = re.search(r"https://dash\.example\.com/locator/([^<]+)</loc>", sitemap).group(1)
+    store = client.get(f"/locator/{slug}").get_data(as_text=True)
+    assert f'"url": "https://dash.example.com/locator/{slug}"' in store and "evil" not in store
+    login(client)
+    page = "/outlets/OUTLET-001/displays"
+    form = {"csrf_token": csrf_token(client, page), "label": "Kiosk"}
+    kiosk = client.post(page + "/kiosk", data=form).get_data(as_text=True)
+    link = re.search(r'class="kiosk-url">([^<]+)<', kiosk).group(1)
+    assert link.startswith("https://dash.example.com/tv/link/")
+
+
+def test_public_url_is_needed_outside_the_demo():
+    from dashboard import config
+
+    good = {"FRAPPE_URL": "https://erp.example.com", "REDIS_URL": "redis://127.0.0.1:6379/0",
+            "SECRET_KEY": "x" * 32}  # fmt: skip
+    with pytest.raises(config.ConfigError, match="PUBLIC_URL"):
+        config.load(good)
+    with pytest.raises(config.ConfigError, match="PUBLIC_URL"):
+        config.load({**good, "PUBLIC_URL": "dash.example.com"})
+    assert config.load({**good, "PUBLIC_URL": "https://dash.example.com/"}).public_url == (
+        "https://dash.example.com"
+    )
