@@ -156,6 +156,10 @@ class SharedCache:
         stored = json.loads(raw)
         return Cached(stored["value"], stored["at"])
 
+    def keep_only(self, key: str, seconds: float) -> None:
+        """Keep this entry no longer than `seconds` (instead of `keep_for`)."""
+        self.redis.expire(redis_key(key), max(1, int(seconds)))
+
     def write(self, key: str, value) -> Cached:
         return Cached(value, self.write_many({key: value}))
 

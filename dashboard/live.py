@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import deque
 
 import redis
 from flask import current_app, request, session
@@ -29,7 +30,9 @@ from .sessions import SOCKET_CONNECTED, STORE_DOWN
 
 log = logging.getLogger(__name__)
 
-MAX_OUTLETS_PER_SOCKET = 200
+MAX_OUTLETS_PER_SOCKET = 200  # names a socket may ask about, refused ones included
+SUBSCRIBES_PER_SOCKET = (300, 60.0)  # at most this many subscribes in this many seconds
+SUBSCRIBES_PER_SESSION = "600 per minute"  # over every socket of a session or display
 REPLAY_LATEST = 50
 REPLAY_MOST = 500
 RECHECK_EVERY = 30  # seconds between sweeps of this process's sockets
@@ -119,6 +122,8 @@ def on_connect(auth=None):
             "group": f"display:{display.id}",
         }
     state["outlets"] = {}  # outlet -> when access was last confirmed (monotonic)
+    state["asked"] = set()  # every name this socket asked about, refused ones too
+    state["subscribes"] = deque()  # when its recent subscribes came (monotonic)
     sockets[request.sid] = state
     request.environ[SOCKET_CONNECTED] = True  # later events need not read the session
     LIVE_SOCKETS.labels(state["kind"]).inc()
@@ -143,11 +148,16 @@ def on_subscribe(data=None):
     state = sockets.get(request.sid)
     if state is None:
         return {"ok": False, "error": "login_required"}
+    if over_budget(state):
+        return {"ok": False, "error": "rate_limited"}
     outlet, after, problem = parse_subscribe(data)
     if problem:
         return {"ok": False, "error": problem}
-    if outlet not in state["outlets"] and len(state["outlets"]) >= MAX_OUTLETS_PER_SOCKET:
-        return {"ok": False, "error": "too_many_outlets"}
+    if outlet not in state["asked"]:
+        # Junk names cost Frappe a call each: they count toward the cap too.
+        if len(state["asked"]) >= MAX_OUTLETS_PER_SOCKET:
+            return {"ok": False, "error": "too_many_outlets"}
+        state["asked"].add(outlet)
     problem = check_outlet(state, outlet)
     if problem:
         return {"ok": False, "error": problem}
@@ -157,6 +167,19 @@ def on_subscribe(data=None):
     state["outlets"][outlet] = time.monotonic()
     store().zadd(ROOMS_KEY, {outlet: time.time()})
     return subscribe_answer(state, outlet, after)
+
+
+def over_budget(state: dict) -> bool:
+    """Subscribes are budgeted per socket (here) and per session or display (in Redis)."""
+    most, seconds = SUBSCRIBES_PER_SOCKET
+    now, recent = time.monotonic(), state["subscribes"]
+    while recent and recent[0] < now - seconds:
+        recent.popleft()
+    if len(recent) >= most:
+        return True
+    recent.append(now)
+    throttle = current_app.extensions["throttle"]
+    return throttle.attempt(("subscribe", state["group"], SUBSCRIBES_PER_SESSION)).refused
 
 
 def check_outlet(state: dict, outlet: str) -> str | None:

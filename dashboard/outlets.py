@@ -35,11 +35,16 @@ class Outlets:
 
     def check_access(self, user: str, sid: str, outlet: str) -> str:
         """The outlet's label when Frappe lets `user` read it; raises NotPermitted or NotFound."""
+        key = permission_key(user, outlet)
         answer = self.cache.get(
-            permission_key(user, outlet),
+            key,
             lambda: self.ask_permission(sid, outlet),
             fresh_for=self.settings.permission_cache_seconds,
         ).value
+        if answer["access"] != ALLOW:
+            # A refusal is asked again after the permission time, and not kept for a day as a
+            # fallback: junk names must not pile up in our Redis.
+            self.cache.keep_only(key, self.settings.permission_cache_seconds)
         if answer["access"] == DENY:
             raise NotPermitted(f"You don't have access to {outlet}.")
         if answer["access"] == MISSING:

@@ -3,14 +3,20 @@
 import json
 import re
 import threading
+import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis
 import requests
 import websocket
 
 from .conftest import web_login
-from .test_live import live_client  # noqa: F401  (a fixture)
+from .test_live import (
+    LiveClient,
+    live_client,  # noqa: F401  (a fixture)
+)
 from .test_tv import csrf_of, pair_over_http
 
 MAX = 2**64 - 1
@@ -205,3 +211,35 @@ def test_public_url_is_needed_outside_the_demo():
     assert config.load({**good, "PUBLIC_URL": "https://dash.example.com/"}).public_url == (
         "https://dash.example.com"
     )
+
+
+@pytest.mark.slow
+def test_a_subscribe_flood_costs_frappe_little_and_nothing_stays(make_stack, frappe_http):
+    stack = make_stack()
+    http = web_login(stack.web_url, "website@example.com", "website")  # a user with no outlets
+    client = LiveClient(stack.web_url, http)
+    ours = redis.Redis.from_url(stack.redis_url)
+
+    def doc_calls():
+        counts = frappe_http.as_service("GET", "/api/method/frappe_sim.call_counts")
+        return sum(n for k, n in counts.json()["message"].items()
+                   if k.startswith("GET /api/resource/Franchise Outlet/"))  # fmt: skip
+
+    before, errors, slowest = doc_calls(), Counter(), 0.0
+    try:
+        for n in range(2000):
+            ack = client.sio.call("subscribe", {"outlet": f"junk-{n}", "after": None}, timeout=10)
+            errors[ack["error"]] += 1
+            if n % 200 == 0:
+                started = time.monotonic()
+                assert requests.get(stack.web_url + "/healthz", timeout=5).status_code == 200
+                slowest = max(slowest, time.monotonic() - started)
+    finally:
+        client.close()
+    assert doc_calls() - before <= 200, "Frappe was asked about more junk names than the cap"
+    assert (
+        errors["not_found"] <= 200 and errors["too_many_outlets"] + errors["rate_limited"] >= 1800
+    )
+    assert slowest < 1.0
+    for key in ours.scan_iter("cache:permission:website@example.com:junk-*"):
+        assert 0 < ours.ttl(key) <= 120, "a refused name stays in Redis"
