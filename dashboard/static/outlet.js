@@ -13,6 +13,10 @@
   const holder = document.getElementById("top-items-chart");
   let chart = null;
 
+  // frappe-charts writes its tooltip as HTML: item names (anyone who may edit Items in Frappe
+  // types them) and amounts go in escaped, so they stay text there too.
+  const asText = (value) => String(value).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
   function chartData(items) {
     return {
       labels: items.map((item) => item.item_name),
@@ -47,6 +51,7 @@
         data: chartData(items),
         axisOptions: { xAxisMode: "tick", xIsSeries: false },
         barOptions: { spaceRatio: 0.4 },
+        tooltipOptions: { formatTooltipX: asText, formatTooltipY: (value) => asText(money.format(value)) },
         animate: false, // draw at once: the figures are already final
       });
     }
