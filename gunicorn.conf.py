@@ -8,6 +8,11 @@ no Flask before a gevent or eventlet worker monkey-patches.
 import importlib.util
 from pathlib import Path
 
+# Connections one gevent (or eventlet) worker holds at once; gunicorn's default is 1,000, and
+# every open browser or TV holds one. An idle socket costs about 73 KiB (docs/benchmarks.md):
+# 10,000 are about 730 MiB. `--worker-connections N` on the command line overrides this.
+worker_connections = 10_000
+
 
 def on_starting(server):
     path = Path(__file__).resolve().parent / "dashboard" / "config.py"

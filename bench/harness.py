@@ -185,6 +185,9 @@ class Stack:
             "LOG_LEVEL": "WARNING",
             "LOGIN_LIMIT_PER_ADDRESS": "1000 per minute",
             "LOCATOR_RATE_LIMIT": "1000000 per minute",
+            # Thousands of load clients share a few sessions and loopback addresses.
+            "SOCKETS_PER_SESSION": "1000000",
+            "SOCKETS_PER_ADDRESS": "1000000",
             "PYTHONWARNINGS": "ignore",
             **self.settings,
         }

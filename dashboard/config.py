@@ -71,6 +71,9 @@ class Settings:
     # After an outlet's last sale, this long without another before the bridge re-reads its
     # figures from Frappe, for screens to show Frappe's own once a rush is over.
     live_reconcile_seconds: float = 5.0
+    sockets_per_session: int = 20  # WebSockets one session or display may hold in a web process
+    sockets_per_address: int = 200  # ... and one address (a franchise office behind one NAT)
+    socket_connect_seconds: float = 5.0  # to complete Socket.IO's CONNECT, or be closed
 
     def __repr__(self) -> str:
         # Secrets stay out of logs and tracebacks.
@@ -145,6 +148,9 @@ def load(environ=None) -> Settings:
         pairing_attempts_per_user=env.rate("PAIRING_ATTEMPTS_PER_USER", "10 per 10 minutes"),
         live_recheck_seconds=env.seconds("LIVE_RECHECK_SECONDS", 180.0),
         live_reconcile_seconds=env.seconds("LIVE_RECONCILE_SECONDS", 5.0),
+        sockets_per_session=env.integer("SOCKETS_PER_SESSION", 20),
+        sockets_per_address=env.integer("SOCKETS_PER_ADDRESS", 200),
+        socket_connect_seconds=env.seconds("SOCKET_CONNECT_SECONDS", 5.0),
     )
 
 

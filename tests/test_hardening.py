@@ -2,6 +2,7 @@
 
 import json
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -243,3 +244,72 @@ def test_a_subscribe_flood_costs_frappe_little_and_nothing_stays(make_stack, fra
     assert slowest < 1.0
     for key in ours.scan_iter("cache:permission:website@example.com:junk-*"):
         assert 0 < ours.ttl(key) <= 120, "a refused name stays in Redis"
+
+
+def hold_websockets(web_url, count, cookie=""):
+    """`count` WebSocket handshakes to /socket.io that then say nothing (they never send the
+    Socket.IO CONNECT), held open: the sockets, to close."""
+    host, port = web_url.removeprefix("http://").split(":")
+    request = (
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        f"Origin: {web_url}\r\n" + (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n"
+    ).encode()
+    held = []
+    for _ in range(count):
+        sock = socket.create_connection((host, int(port)), timeout=5)
+        sock.sendall(request)
+        held.append(sock)
+    return held
+
+
+def status_line(sock) -> str:
+    """The first line of the server's answer to a held handshake."""
+    sock.settimeout(10)
+    head = b""
+    while b"\r\n" not in head:
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    return head.decode(errors="replace").strip().upper()
+
+
+def answers_within(url, http=None, seconds=1.0) -> float:
+    started = time.monotonic()
+    response = (http or requests).get(url, timeout=10)
+    took = time.monotonic() - started
+    assert response.status_code == 200, (url, response.status_code)
+    assert took < seconds, f"{url} took {took:.1f} s"
+    return took
+
+
+@pytest.mark.slow
+def test_idle_websockets_cannot_stop_the_web_process(make_stack):
+    stack = make_stack()
+    manager = web_login(stack.web_url, "manager1@example.com", "manager1")
+    website = web_login(stack.web_url, "website@example.com", "website")
+    cookie = "; ".join(f"{c.name}={c.value}" for c in website.cookies)
+    held = []
+    try:
+        held += hold_websockets(stack.web_url, 2000)
+        held += hold_websockets(stack.web_url, 500, cookie=cookie)
+        lines = [status_line(sock) for sock in held]
+        statuses = Counter(lines)
+        assert statuses["HTTP/1.1 401 UNAUTHORIZED"] == 2000, statuses  # no credentials
+        assert statuses["HTTP/1.1 101 SWITCHING PROTOCOLS"] == 20, statuses  # the session's cap
+        assert statuses["HTTP/1.1 429 TOO MANY REQUESTS"] == 480, statuses
+        for _ in range(3):  # while they are held
+            answers_within(stack.web_url + "/", manager)
+            answers_within(stack.web_url + "/tv")
+            answers_within(stack.web_url + "/locator")
+        # The 20 that got in never sent Socket.IO's CONNECT: closed after a few seconds.
+        accepted = [sock for sock, line in zip(held, lines, strict=True) if " 101 " in line]
+        for sock in accepted:
+            sock.settimeout(15)
+            while sock.recv(4096):  # pings, then the end
+                pass
+    finally:
+        for sock in held:
+            sock.close()

@@ -79,6 +79,7 @@ def test_sockets_from_another_origin_are_refused(web_server):
 def test_websockets_are_not_compressed(web_server):
     """Per-message deflate cost each socket ~90 KiB of server memory for messages of a few
     hundred bytes (docs/benchmarks.md): the upgrade succeeds without it."""
+    http = web_login(web_server, "manager1@example.com", "manager1")
     address = urlsplit(web_server)
     with socket.create_connection((address.hostname, address.port), timeout=10) as raw:
         raw.sendall(
@@ -86,7 +87,8 @@ def test_websockets_are_not_compressed(web_server):
             b"Host: " + address.netloc.encode() + b"\r\n"
             b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+            b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+            b"Cookie: fd_session=" + http.cookies["fd_session"].encode() + b"\r\n\r\n"
         )
         answer = b""
         while b"\r\n\r\n" not in answer:
