@@ -84,6 +84,7 @@ def test_hostile_labels_are_text_on_every_path(browser, hostile_stack):
     expect(public.get_by_text(HOSTILE["state"], exact=True).first).to_be_visible()
     entry.locator(".show-on-map").click()
     expect(public.locator(".leaflet-popup-content")).to_contain_text(HOSTILE["outlet"])
+    assert public.locator(".leaflet-popup-content").locator("img, script, svg").count() == 0
     entry.get_by_role("link").first.click()
     expect(public.get_by_role("heading", level=1)).to_have_text(HOSTILE["outlet"])
     store_html = requests.get(public.url, timeout=10).text
