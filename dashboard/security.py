@@ -7,7 +7,9 @@ except the embeddable locator for the origins in LOCATOR_FRAME_ORIGINS.
 
 from urllib.parse import urlsplit
 
-from flask import g
+from flask import g, request, session
+
+from .displays import DISPLAY_COOKIE
 
 
 def allow_framing_by(origins) -> None:
@@ -36,4 +38,12 @@ def init_app(app, settings) -> None:
             response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
+        if request.endpoint != "static" and private_request():
+            # A manager's or a TV's page must not come back from the cache after logging out
+            # (Back showed the displays page with the manager's name).
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+def private_request() -> bool:
+    return "frappe_sid" in session or DISPLAY_COOKIE in request.cookies

@@ -173,3 +173,16 @@ def test_badge_says_paused_without_a_bridge(browser, frappe_url, frappe_redis_ur
             stop(bridge)
         stop(web)
         stop(own_redis)
+
+
+def test_back_after_logout_shows_no_managers_page(page, web_server):
+    log_in(page, web_server, "manager1@example.com", "manager1")
+    page.goto(web_server + "/outlets/OUTLET-001/displays")
+    expect(page.get_by_test_id("who")).to_have_text("Manager One")
+    response = page.request.get(web_server + "/outlets/OUTLET-001/displays")
+    assert response.headers["cache-control"] == "no-store"
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("status")).to_have_text("You have logged out.")
+    page.go_back()
+    expect(page.locator("input[name=usr]")).to_be_visible()  # asked again: the login page
+    expect(page.get_by_test_id("who")).to_have_count(0)
