@@ -186,3 +186,24 @@ def test_back_after_logout_shows_no_managers_page(page, web_server):
     page.go_back()
     expect(page.locator("input[name=usr]")).to_be_visible()  # asked again: the login page
     expect(page.get_by_test_id("who")).to_have_count(0)
+
+
+def test_overview_keeps_its_sort_as_live_sales_change_the_figures(
+    browser, web_server, bridge, frappe_http
+):
+    page = logged_in_page(browser, web_server, "manager2@example.com", "manager2")
+    expect(page.locator("td[data-field=total_sales] .loading")).to_have_count(0)
+    expect(page.locator("#live-badge")).to_have_attribute("data-state", "live", timeout=10_000)
+    sort = page.get_by_role("button", name="Sales today")
+    sort.click()
+    sort.click()  # highest first
+    rows = page.locator("tbody tr[data-outlet]")
+    top, second = rows.nth(0).get_attribute("data-outlet"), rows.nth(1).get_attribute("data-outlet")
+    gap = float(rows.nth(0).get_attribute("data-total_sales")) - float(
+        rows.nth(1).get_attribute("data-total_sales")
+    )
+    submit(frappe_http, second, [{"item_code": "COFFEE-04", "qty": min(1000, int(gap // 220) + 1)}])
+    expect(rows.nth(0)).to_have_attribute("data-outlet", second, timeout=5000)
+    expect(rows.nth(1)).to_have_attribute("data-outlet", top)
+    expect(page.locator("th[aria-sort=descending]")).to_contain_text("Sales today")
+    page.context.close()

@@ -25,25 +25,36 @@
     badge: document.getElementById("live-badge"),
     onNotice: (message) => (document.getElementById("live-notice").textContent = message),
     refresh: (outlet) => window.fetchSummary(byOutlet.get(outlet).dataset.summaryUrl),
-    onFigures: (outlet, figures) => show(byOutlet.get(outlet), figures),
+    onFigures(outlet, figures) {
+      show(byOutlet.get(outlet), figures);
+      if (sortedBy) sortRows(); // the chosen order holds as figures change
+    },
   });
 
   let sortedBy = null;
   let ascending = true;
+
+  function sortRows() {
+    const numeric = !["label", "city", "status"].includes(sortedBy);
+    const value = (row) => (numeric ? Number(row.dataset[sortedBy] ?? -Infinity) : row.dataset[sortedBy] || "");
+    const sorted = [...rows].sort((a, b) => {
+      const [x, y] = [value(a), value(b)];
+      const order = numeric ? x - y : x.localeCompare(y);
+      return ascending ? order : -order;
+    });
+    if (sorted.some((row, i) => row !== rows[i])) {
+      rows.splice(0, rows.length, ...sorted);
+      rows.forEach((row) => table.tBodies[0].appendChild(row));
+    }
+  }
+
   table.tHead.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-sort]");
     if (!button) return;
     const key = button.dataset.sort;
     ascending = sortedBy === key ? !ascending : true;
     sortedBy = key;
-    const numeric = !["label", "city", "status"].includes(key);
-    const value = (row) => (numeric ? Number(row.dataset[key] ?? -Infinity) : row.dataset[key] || "");
-    rows.sort((a, b) => {
-      const [x, y] = [value(a), value(b)];
-      const order = numeric ? x - y : x.localeCompare(y);
-      return ascending ? order : -order;
-    });
-    rows.forEach((row) => table.tBodies[0].appendChild(row));
+    sortRows();
     for (const th of table.tHead.querySelectorAll("th")) th.removeAttribute("aria-sort");
     button.closest("th").setAttribute("aria-sort", ascending ? "ascending" : "descending");
   });
