@@ -91,6 +91,11 @@ class FrappeClient:
             else None
         )
         self.http = requests.Session()
+        # Pages ask Frappe for many outlets at once (an overview of 14): requests' default pool
+        # of 10 connections dropped the rest ("Connection pool is full").
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=100)
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
         self.http.cookies.set_policy(_NoCookies())
         self.http.headers.update({"Accept": "application/json", "X-Frappe-Site-Name": self.site})
 

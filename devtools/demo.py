@@ -42,7 +42,15 @@ def procfile(web_port: int, frappe_port: int, env: dict) -> str:
 
 def main() -> int:
     VAR.mkdir(exist_ok=True)
-    web_port = free_port(int(os.environ.get("PORT", 5000)))
+    wanted = int(os.environ.get("PORT", 5000))
+    web_port = free_port(wanted)
+    if web_port != wanted:  # most likely a demo already running: don't start a second one
+        print(
+            f"Something already listens on port {wanted} (a demo started earlier?): open "
+            f"http://127.0.0.1:{wanted}/login, or stop it, or run PORT=5050 make demo.",
+            file=sys.stderr,
+        )
+        return 1
     frappe_port = free_port(8000)
     env = {
         "DASHBOARD_DEMO": "1",

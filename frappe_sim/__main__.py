@@ -61,6 +61,7 @@ def generate_sales(state: SimState, per_minute: float, seed: int, stop: threadin
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
     state = SimState(
         store=data.build_store(args.seed, args.time_zone, extra_outlets=args.extra_outlets),
         site=args.site,

@@ -1,5 +1,6 @@
 """Running it: /healthz names what fails, /metrics is not public, headers and socket origins."""
 
+import os
 import socket
 from urllib.parse import urlsplit
 
@@ -151,3 +152,21 @@ def test_metrics_show_sales_forwarded_and_their_latency(web_server, bridge, frap
     assert re.search(r'^dashboard_bridge_events\{outcome="accepted"\} [1-9]', text, re.M)
     assert re.search(r'^dashboard_live_sockets\{kind="manager"\}', text, re.M) or True
     assert re.search(r"^dashboard_frappe_calls_total\{", text, re.M)
+
+
+def test_a_second_make_demo_says_one_runs_already():
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "devtools.demo"], cwd=ROOT, capture_output=True, text=True,
+            env={**os.environ, "PORT": str(port)}, timeout=30,
+        )  # fmt: skip
+    assert run.returncode == 1
+    assert f"already listens on port {port}" in run.stderr
