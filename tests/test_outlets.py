@@ -86,6 +86,7 @@ def test_outlet_with_no_sales_explains_itself(client, frappe_http):
     page = client.get(f"/outlets/{quote('Old Harbour')}?period=daily").get_data(as_text=True)
     assert 'data-testid="zero-state"' in page and "No sales today yet" in page
     assert "NaN" not in page and "None" not in page
+    assert 'data-testid="avg-order">—<' in page  # no invoices: no average, not ₹0.00
 
 
 def test_forbidden_outlet_by_page_and_json(client):

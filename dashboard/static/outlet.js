@@ -62,16 +62,16 @@
     if (element) element.textContent = value;
   }
 
-  function showFigure(name, value, format) {
+  function showFigure(name, value, format, shown = true) {
     const element = document.querySelector(`[data-figure="${name}"]`);
-    element.textContent = format.format(value);
+    element.textContent = shown ? format.format(value) : "—";
     element.dataset.value = value;
   }
 
   function showFigures(figures) {
     showFigure("total_sales", figures.total_sales, money);
     showFigure("invoice_count", figures.invoice_count, count);
-    showFigure("avg_order_value", figures.avg_order_value, money);
+    showFigure("avg_order_value", figures.avg_order_value, money, figures.invoice_count > 0);
     const now = window.siteClock(new Date()); // live: the figures hold every sale until now
     document.querySelectorAll(".as-of").forEach((element) => (element.textContent = `as of ${now}`));
     showTopItems(figures.top_items);

@@ -13,7 +13,9 @@
     for (const [field, format] of Object.entries(formats)) {
       row.dataset[field] = String(figures[field]); // what the sort reads
       const cell = row.querySelector(`[data-field="${field}"]`);
-      cell.textContent = format.format(figures[field]);
+      // No invoices, no average: "—", not a zero amount.
+      const none = field === "avg_order_value" && !figures.invoice_count;
+      cell.textContent = none ? "—" : format.format(figures[field]);
       cell.dataset.value = figures[field];
     }
     row.classList.toggle("stale", figures.stale);

@@ -27,7 +27,8 @@
       ? [["tv-total", day.invoices, count]]
       : [["tv-total", day.total, money], ["tv-invoices", day.invoices, count], ["tv-avg", day.avg, money]];
     for (const [id, value, format] of shown) {
-      $(id).textContent = known ? format.format(value) : "—";
+      const none = !known || (id === "tv-avg" && !day.invoices); // no invoices, no average
+      $(id).textContent = none ? "—" : format.format(value);
       if (known) $(id).dataset.value = value;
     }
     const top = $("tv-top");
