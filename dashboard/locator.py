@@ -178,7 +178,7 @@ def index():
 def store_page(slug):
     store = next((s for s in store_list() if s["slug"] == slug), None) if len(slug) < 200 else None
     if store is None:
-        abort(404, description="There is no store at this address. See the list of all stores.")
+        abort(404, description="There is no store at this address.")
     response = current_app.make_response(
         render_template(
             "store.html",

@@ -205,3 +205,14 @@ def test_rows_frappe_sends_are_checked():
     assert [by_slug[k]["lat"] for k in ("a", "b", "c", "d")] == [None] * 4
     assert by_slug["e"]["lat"] == 12.9 and by_slug["e-2"]["lat"] == 13.0
     assert len(stores) == 6
+
+
+def test_public_pages_lead_to_the_stores_not_the_staff_login(make_app):
+    client = make_app().test_client()
+    listing = client.get("/locator").get_data(as_text=True)
+    assert '<a class="brand" href="/locator">' in listing
+    missing = client.get("/locator/nowhere-at-all")
+    page = missing.get_data(as_text=True)
+    assert missing.status_code == 404 and "There is no store at this address." in page
+    assert '<a href="/locator">See the list of all stores</a>' in page
+    assert 'href="/"' not in page  # nothing here leads to the staff login
