@@ -10,6 +10,7 @@ import signal
 import time
 
 import pytest
+import redis
 import requests
 from playwright.sync_api import expect
 
@@ -237,3 +238,16 @@ def test_frappes_redis_restart_pauses_then_resumes_the_feed(browser, make_stack,
         assert page.dialogs == []
     finally:
         stop(theirs)
+
+
+@pytest.mark.slow
+def test_a_page_whose_session_is_gone_goes_to_login_when_it_reconnects(browser, make_stack):
+    """The web refuses a socket handshake without a live session before Socket.IO hears of it:
+    the page must still notice that it is signed out."""
+    stack = make_stack()
+    page = live_outlet_page(browser, stack.web_url)
+    crash(stack.web)
+    ours = redis.Redis.from_url(stack.redis_url)
+    ours.delete(*ours.keys("session:*"))  # the session ended meanwhile
+    stack.start_web()
+    page.wait_for_url("**/login?reason=session_expired**", timeout=20_000)

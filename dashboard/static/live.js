@@ -56,6 +56,7 @@
     let lastEventAt = null;
     let bridgeAlive = true;
     let disconnectedAt = null;
+    let lastAsked = 0; // when a failing connection last asked whether we are still signed in
 
     const socket = io({
       auth: { version: options.version || null },
@@ -193,6 +194,12 @@
       if (error && error.message === "login_required") signedOut("session_expired");
       // Refused for now (our Redis is away): socket.io does not retry a refusal by itself.
       else if (!socket.active) setTimeout(() => socket.connect(), RETRY_REFUSED_MS);
+      // A handshake without a live session is refused before Socket.IO hears it (401): ask the
+      // page's JSON, which sends a signed-out browser to the login (or pairing) page.
+      else if (Date.now() - lastAsked > RETRY_REFUSED_MS) {
+        lastAsked = Date.now();
+        options.refresh(options.outlets[0]);
+      }
     });
     socket.on("live_pos_sale", (event) => {
       accept(event, true);
