@@ -1,7 +1,7 @@
 """Every setting, read from the environment once and checked at start.
 
-A missing or malformed setting stops the process with one line naming the variable and what
-it expects (exit status 2), never a traceback.
+Missing or malformed settings stop the process with one line naming each variable and what it
+expects (exit status 2), never a traceback.
 """
 
 import os
@@ -22,6 +22,15 @@ class ConfigError(Exception):
     def __init__(self, name: str, expected: str):
         super().__init__(f"{name}: {expected}")
         self.name = name
+
+
+class ConfigErrors(ConfigError):
+    """Every bad setting of one start, in one line: nobody should need five runs to find them."""
+
+    def __init__(self, errors: list[ConfigError]):
+        Exception.__init__(self, "; ".join(str(error) for error in errors))
+        self.name = errors[0].name
+        self.names = [error.name for error in errors]
 
 
 @dataclass(frozen=True)
@@ -85,16 +94,18 @@ class Settings:
 
 
 def load(environ=None) -> Settings:
-    """Settings from the environment; raises ConfigError naming the first bad variable."""
-    env = Reader(os.environ if environ is None else environ)
+    """Settings from the environment; raises ConfigError naming every bad variable."""
+    env = Reader(os.environ if environ is None else environ, collect=True)
     demo = env.flag("DASHBOARD_DEMO", False)
     frappe_url = env.url("FRAPPE_URL", ("http", "https"), "https://erp.example.com")
     secret_key = env.text("SECRET_KEY", None if not demo else "demo-only-secret-key-change-me")
     if len(secret_key) < 16:
-        raise ConfigError("SECRET_KEY", "at least 16 random characters")
+        env.fail(ConfigError("SECRET_KEY", "at least 16 random characters"))
     api_key, api_secret = env.optional("FRAPPE_API_KEY"), env.optional("FRAPPE_API_SECRET")
     if bool(api_key) != bool(api_secret):
-        raise ConfigError("FRAPPE_API_SECRET", "FRAPPE_API_KEY and FRAPPE_API_SECRET go together")
+        env.fail(
+            ConfigError("FRAPPE_API_SECRET", "FRAPPE_API_KEY and FRAPPE_API_SECRET go together")
+        )
     frappe_redis_url = env.optional("FRAPPE_REDIS_URL")
     if frappe_redis_url:
         env.url("FRAPPE_REDIS_URL", ("redis", "rediss", "unix"), "redis://127.0.0.1:11000")
@@ -104,7 +115,7 @@ def load(environ=None) -> Settings:
     realtime_url = frappe_url  # behind nginx, Frappe's realtime server is at /socket.io
     if env.optional("FRAPPE_REALTIME_URL"):
         realtime_url = env.url("FRAPPE_REALTIME_URL", ("http", "https"), "http://127.0.0.1:9000")
-    return Settings(
+    settings = Settings(
         frappe_url=frappe_url.rstrip("/"),
         frappe_site=env.text("FRAPPE_SITE", urlsplit(frappe_url).hostname),
         redis_url=env.url("REDIS_URL", ("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0"),
@@ -152,6 +163,8 @@ def load(environ=None) -> Settings:
         sockets_per_address=env.integer("SOCKETS_PER_ADDRESS", 200),
         socket_connect_seconds=env.seconds("SOCKET_CONNECT_SECONDS", 5.0),
     )
+    env.check()
+    return settings
 
 
 def load_or_exit(environ=None) -> Settings:
@@ -163,10 +176,50 @@ def load_or_exit(environ=None) -> Settings:
 
 
 class Reader:
-    """Reads one kind of value each, raising ConfigError with what was expected."""
+    """Reads one kind of value each, raising ConfigError with what was expected.
 
-    def __init__(self, environ):
+    A Reader made with `collect=True` notes the error instead, gives a stand-in value so that
+    the rest can be read too, and `check()` then raises them all at once."""
+
+    # The stand-in each reader gives for a bad value, from its arguments after the name.
+    STAND_INS = {
+        "text": lambda default: default or "stand-in-for-a-bad-value",
+        "url": lambda schemes, example: example,
+        "choice": lambda choices, default: default,
+        "template": lambda default, placeholders: default,
+        "time_zone": lambda: None,
+        "origins": lambda: (),
+    }
+    COLLECTED = ("flag", "seconds", "integer", "currency", "locale", "rate", *STAND_INS)
+
+    def __init__(self, environ, collect: bool = False):
         self.environ = environ
+        self.errors: list[ConfigError] = []
+        if collect:
+            for name in self.COLLECTED:
+                setattr(self, name, self.collecting(getattr(self, name), name))
+
+    def collecting(self, read, name):
+        stand_in = self.STAND_INS.get(name, lambda default: default)
+
+        def read_or_note(variable, *args):
+            try:
+                return read(variable, *args)
+            except ConfigError as error:
+                self.fail(error)
+                return stand_in(*args)
+
+        return read_or_note
+
+    def fail(self, error: ConfigError) -> None:
+        if not any(known.name == error.name for known in self.errors):
+            self.errors.append(error)
+
+    def check(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ConfigErrors(self.errors)
 
     def optional(self, name: str) -> str | None:
         return self.environ.get(name, "").strip() or None

@@ -83,8 +83,9 @@ def test_create_app_exits_2_with_one_line():
     result = run([sys.executable, "-c", "import dashboard; dashboard.create_app()"], {})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "configuration error: FRAPPE_URL: required, but not set"
-    ]
+        "configuration error: FRAPPE_URL: required, but not set; SECRET_KEY: required, but not "
+        "set; PUBLIC_URL: required, but not set; REDIS_URL: required, but not set"
+    ]  # every missing one, in one run
 
 
 def test_gunicorn_exits_2_with_one_line_before_booting_workers():
@@ -106,3 +107,14 @@ def test_gunicorn_exits_2_with_one_line_before_booting_workers():
 def test_bridge_checks_settings_too():
     result = run([sys.executable, "-m", "dashboard.bridge"], {"FRAPPE_URL": "https://x.example"})
     assert result.returncode == 2 and "SECRET_KEY: required" in result.stderr
+
+
+def test_every_bad_setting_is_named_in_one_run():
+    with pytest.raises(config.ConfigError) as caught:
+        config.load({"REDIS_URL": "http://nope", "SOCKETIO_ASYNC_MODE": "asyncio",
+                     "FRAPPE_READ_TIMEOUT": "soon", "FRAPPE_API_KEY": "only-the-key"})  # fmt: skip
+    assert caught.value.names == [
+        "FRAPPE_URL", "SECRET_KEY", "FRAPPE_API_SECRET", "PUBLIC_URL", "REDIS_URL",
+        "FRAPPE_READ_TIMEOUT", "SOCKETIO_ASYNC_MODE",
+    ]  # fmt: skip
+    assert str(caught.value).count(";") == 6
