@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -206,4 +207,34 @@ def test_overview_keeps_its_sort_as_live_sales_change_the_figures(
     expect(rows.nth(0)).to_have_attribute("data-outlet", second, timeout=5000)
     expect(rows.nth(1)).to_have_attribute("data-outlet", top)
     expect(page.locator("th[aria-sort=descending]")).to_contain_text("Sales today")
+    page.context.close()
+
+
+def test_overview_totals_the_outlets_shown(browser, web_server, bridge, frappe_http):
+    page = logged_in_page(browser, web_server, "manager2@example.com", "manager2")
+    expect(page.locator("td[data-field=invoice_count] .loading")).to_have_count(0)
+
+    def sums():
+        rows = page.locator("tbody tr[data-outlet]")
+        return [
+            sum(float(rows.nth(i).get_attribute(f"data-{field}")) for i in range(rows.count()))
+            for field in ("total_sales", "invoice_count")
+        ]
+
+    def footer():
+        cells = page.locator("tfoot [data-total]")
+        return [float(cells.nth(i).get_attribute("data-value")) for i in range(2)]
+
+    expect(page.locator("tfoot [data-total=invoice_count]")).to_have_attribute(
+        "data-value", re.compile(".")
+    )
+    assert footer() == pytest.approx(sums())
+    expect(page.locator("#figures-as-of")).to_contain_text("2 of 2 outlets · as of")
+    expect(page.locator("#live-badge")).to_have_attribute("data-state", "live", timeout=10_000)
+    invoices = footer()[1]
+    submit(frappe_http, "OUTLET-002", [{"item_code": "TEA-01", "qty": 1}])
+    expect(page.locator("tfoot [data-total=invoice_count]")).to_have_attribute(
+        "data-value", str(int(invoices + 1)), timeout=5000
+    )
+    assert footer() == pytest.approx(sums())
     page.context.close()

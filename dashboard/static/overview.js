@@ -29,9 +29,30 @@
     refresh: (outlet) => window.fetchSummary(byOutlet.get(outlet).dataset.summaryUrl),
     onFigures(outlet, figures) {
       show(byOutlet.get(outlet), figures);
+      showTotals();
       if (sortedBy) sortRows(); // the chosen order holds as figures change
     },
   });
+
+  // Head office: the sum over the outlets shown, and when the figures were last current.
+  function showTotals() {
+    const known = rows.filter((row) => row.dataset.invoice_count !== undefined);
+    const total = known.reduce((sum, row) => sum + Number(row.dataset.total_sales), 0);
+    const invoices = known.reduce((sum, row) => sum + Number(row.dataset.invoice_count), 0);
+    const cells = {
+      total_sales: money.format(total),
+      invoice_count: count.format(invoices),
+      avg_order_value: invoices ? money.format(total / invoices) : "—",
+    };
+    const values = { total_sales: total, invoice_count: invoices, avg_order_value: invoices ? total / invoices : 0 };
+    for (const [field, text] of Object.entries(cells)) {
+      const cell = table.tFoot.querySelector(`[data-total="${field}"]`);
+      cell.textContent = text;
+      cell.dataset.value = values[field];
+    }
+    document.getElementById("figures-as-of").textContent =
+      `${known.length} of ${rows.length} outlets · as of ${window.siteClock(new Date())}`;
+  }
 
   let sortedBy = null;
   let ascending = true;
