@@ -65,7 +65,7 @@ class SharedCache:
             answer_within=settings.frappe_wait_seconds,
         )
 
-    def get(self, key: str, fetch, fresh_for: float) -> Cached:
+    def get(self, key: str, fetch, fresh_for: float, keep_for=None) -> Cached:
         """The cached value of `key`, fetched with `fetch()` by one process at a time.
 
         The fetch runs on its own: a request waits `answer_within` for it, then takes the last
@@ -78,7 +78,7 @@ class SharedCache:
             return entry
         flight, mine = self.flights.get(key), False
         if flight is None:
-            flight, mine = self.take_off(key, fetch, fresh_for, entry), True
+            flight, mine = self.take_off(key, fetch, fresh_for, entry, keep_for), True
         if not flight.done.wait(self.budget()):
             CACHE_LOOKUPS.labels("stale").inc()
             if entry:
@@ -89,7 +89,7 @@ class SharedCache:
         if mine or isinstance(flight.error, FrappeUnavailable):
             raise flight.error
         # Something about the asker (an expired session, say): ask for ourselves.
-        return self.get(key, fetch, fresh_for)
+        return self.get(key, fetch, fresh_for, keep_for)
 
     def budget(self) -> float:
         """How much longer this request may wait: `answer_within` in all, however many
@@ -99,12 +99,12 @@ class SharedCache:
         deadline = g.setdefault("frappe_deadline", time.monotonic() + self.answer_within)
         return max(0.0, deadline - time.monotonic())
 
-    def take_off(self, key: str, fetch, fresh_for: float, entry: Cached | None) -> Flight:
+    def take_off(self, key, fetch, fresh_for, entry, keep_for) -> Flight:
         flight = self.flights[key] = Flight()
 
         def fly():
             try:
-                flight.result = self.lookup(key, fetch, fresh_for, entry)
+                flight.result = self.lookup(key, fetch, fresh_for, entry, keep_for)
             except Exception as error:  # handed to whoever waits for this flight
                 flight.error = error
             finally:
@@ -114,7 +114,7 @@ class SharedCache:
         threading.Thread(target=fly, daemon=True).start()
         return flight
 
-    def lookup(self, key: str, fetch, fresh_for: float, entry: Cached | None) -> Cached:
+    def lookup(self, key, fetch, fresh_for, entry, keep_for) -> Cached:
         deadline = time.monotonic() + self.wait
         while True:
             lock = self.redis.lock(f"lock:{key}", timeout=self.lock_timeout)
@@ -125,7 +125,7 @@ class SharedCache:
                     if entry and time.time() - entry.fetched_at < fresh_for:
                         return entry
                     CACHE_LOOKUPS.labels("fetched").inc()
-                    return self.refresh(key, fetch, entry)
+                    return self.refresh(key, fetch, entry, keep_for)
                 finally:
                     with contextlib.suppress(redis.exceptions.LockError):
                         lock.release()  # already gone if the fetch outlived lock_timeout
@@ -140,14 +140,15 @@ class SharedCache:
                 raise FrappeUnavailable("Frappe is not answering in time.")
             time.sleep(POLL_INTERVAL)
 
-    def refresh(self, key: str, fetch, entry: Cached | None) -> Cached:
+    def refresh(self, key: str, fetch, entry: Cached | None, keep_for=None) -> Cached:
         try:
             value = fetch()
         except FrappeUnavailable:
             if entry is None:
                 raise
             return Cached(entry.value, entry.fetched_at, stale=True)
-        return self.write(key, value)
+        seconds = keep_for(value) if keep_for else None
+        return Cached(value, self.write_many({key: value}, seconds))
 
     def read(self, key: str) -> Cached | None:
         raw = self.redis.get(redis_key(key))
@@ -156,17 +157,17 @@ class SharedCache:
         stored = json.loads(raw)
         return Cached(stored["value"], stored["at"])
 
-    def keep_only(self, key: str, seconds: float) -> None:
-        """Keep this entry no longer than `seconds` (instead of `keep_for`)."""
-        self.redis.expire(redis_key(key), max(1, int(seconds)))
-
     def write(self, key: str, value) -> Cached:
         return Cached(value, self.write_many({key: value}))
 
-    def write_many(self, values: dict) -> float:
+    def write_many(self, values: dict, keep_for: float | None = None) -> float:
         """Several entries in one round trip (a user's outlet list grants each outlet)."""
         now, pipe = time.time(), self.redis.pipeline(transaction=False)
         for key, value in values.items():
-            pipe.set(redis_key(key), json.dumps({"value": value, "at": now}), ex=self.keep_for)
+            pipe.set(
+                redis_key(key),
+                json.dumps({"value": value, "at": now}),
+                ex=max(1, int(keep_for or self.keep_for)),
+            )
         pipe.execute()
         return now

@@ -35,16 +35,14 @@ class Outlets:
 
     def check_access(self, user: str, sid: str, outlet: str) -> str:
         """The outlet's label when Frappe lets `user` read it; raises NotPermitted or NotFound."""
-        key = permission_key(user, outlet)
+        seconds = self.settings.permission_cache_seconds
         answer = self.cache.get(
-            key,
+            permission_key(user, outlet),
             lambda: self.ask_permission(sid, outlet),
-            fresh_for=self.settings.permission_cache_seconds,
+            fresh_for=seconds,
+            # A refusal is not kept for a day as a fallback: junk names must not pile up.
+            keep_for=lambda answer: None if answer["access"] == ALLOW else seconds,
         ).value
-        if answer["access"] != ALLOW:
-            # A refusal is asked again after the permission time, and not kept for a day as a
-            # fallback: junk names must not pile up in our Redis.
-            self.cache.keep_only(key, self.settings.permission_cache_seconds)
         if answer["access"] == DENY:
             raise NotPermitted(f"You don't have access to {outlet}.")
         if answer["access"] == MISSING:
