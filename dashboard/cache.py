@@ -66,7 +66,8 @@ class SharedCache:
         )
 
     def get(self, key: str, fetch, fresh_for: float, keep_for=None) -> Cached:
-        """The cached value of `key`, fetched with `fetch()` by one process at a time.
+        """The cached value of `key`, fetched with `fetch()` by one process at a time;
+        `keep_for(value)` may give a fetched value a shorter life than the cache's own.
 
         The fetch runs on its own: a request waits `answer_within` for it, then takes the last
         value marked stale (or FrappeUnavailable when there is none) while the fetch goes on
