@@ -238,3 +238,19 @@ def test_overview_totals_the_outlets_shown(browser, web_server, bridge, frappe_h
     )
     assert footer() == pytest.approx(sums())
     page.context.close()
+
+
+def test_overview_shows_each_outlets_last_sale(browser, web_server, bridge, frappe_http):
+    page = logged_in_page(browser, web_server, "manager2@example.com", "manager2")
+    row = page.locator('tr[data-outlet="OUTLET-003"]')
+    expect(row.locator("td[data-field=last_sale] .loading")).to_have_count(0)
+    expect(page.locator("#live-badge")).to_have_attribute("data-state", "live", timeout=10_000)
+    before = row.get_attribute("data-last_sale")
+    submit(frappe_http, "OUTLET-003", [{"item_code": "SALAD-01", "qty": 1}])
+    expect(row).not_to_have_attribute("data-last_sale", before or "", timeout=5000)
+    stamp = row.get_attribute("data-last_sale")
+    assert stamp > (before or "")
+    expect(row.locator("td[data-field=last_sale]")).to_have_text(stamp[11:19])
+    # The totals row names the newest sale across the outlets shown.
+    expect(page.locator("tfoot [data-total=last_sale]")).to_have_text(stamp[11:19])
+    page.context.close()

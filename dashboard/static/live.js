@@ -52,6 +52,7 @@
     const lastId = new Map();
     const recent = new Map(); // outlet -> the events seen lately, oldest first
     const figures = new Map(); // outlet -> {day, baseId, total, invoices, top, stale, asOf}
+    const lastSale = new Map(); // outlet -> the newest sale's timestamp (Frappe's, site time)
     const badge = options.badge;
     let lastEventAt = null;
     let bridgeAlive = true;
@@ -93,7 +94,13 @@
         stale: f.stale,
         day: f.day,
         as_of: f.asOf,
+        last_sale: todays(f, lastSale.get(outlet)),
       });
+    }
+
+    // A sale's time, if it was today's (the feed keeps yesterday's sales until they are trimmed).
+    function todays(f, timestamp) {
+      return timestamp && (!f.day || timestamp.startsWith(f.day)) ? timestamp : null;
     }
 
     // A sale counted on top of the figures: the total, the count and its items.
@@ -154,11 +161,10 @@
       recent.set(event.outlet, seen);
       if (event.event !== "live_pos_sale") return;
       if (live) lastEventAt = new Date();
+      if (event.timestamp) lastSale.set(event.outlet, event.timestamp);
       const f = figures.get(event.outlet);
-      if (f && compareIds(event.id, f.baseId) > 0) {
-        addSale(f, event);
-        draw(event.outlet);
-      }
+      if (f && compareIds(event.id, f.baseId) > 0) addSale(f, event);
+      draw(event.outlet);
       if (options.onSale) options.onSale(event, live);
     }
 

@@ -18,6 +18,9 @@
       cell.textContent = none ? "—" : format.format(figures[field]);
       cell.dataset.value = figures[field];
     }
+    // Frappe's timestamp is already the site's clock time: shown as it is.
+    row.dataset.last_sale = figures.last_sale || "";
+    row.querySelector('[data-field="last_sale"]').textContent = figures.last_sale ? figures.last_sale.slice(11, 19) : "—";
     row.classList.toggle("stale", figures.stale);
     row.title = figures.stale ? "Frappe is not answering: last known figures" : "";
   }
@@ -45,10 +48,12 @@
       avg_order_value: invoices ? money.format(total / invoices) : "—",
     };
     const values = { total_sales: total, invoice_count: invoices, avg_order_value: invoices ? total / invoices : 0 };
+    const newest = known.map((row) => row.dataset.last_sale).sort().pop();
+    cells.last_sale = newest ? newest.slice(11, 19) : "—";
     for (const [field, text] of Object.entries(cells)) {
       const cell = table.tFoot.querySelector(`[data-total="${field}"]`);
       cell.textContent = text;
-      cell.dataset.value = values[field];
+      if (field in values) cell.dataset.value = values[field];
     }
     document.getElementById("figures-as-of").textContent =
       `${known.length} of ${rows.length} outlets · as of ${window.siteClock(new Date())}`;
@@ -58,7 +63,7 @@
   let ascending = true;
 
   function sortRows() {
-    const numeric = !["label", "city", "status"].includes(sortedBy);
+    const numeric = !["label", "city", "status", "last_sale"].includes(sortedBy);
     const value = (row) => (numeric ? Number(row.dataset[sortedBy] ?? -Infinity) : row.dataset[sortedBy] || "");
     const sorted = [...rows].sort((a, b) => {
       const [x, y] = [value(a), value(b)];
