@@ -106,6 +106,7 @@ class Bridge:
         self.feed = Feed(self.redis, settings.feed_max_len, settings.time_zone or "UTC")
         self.zone_known = bool(settings.time_zone)
         self.zone_asked_at = -60.0
+        self.zone_retry = 1.0  # seconds; doubles up to a minute while Frappe does not answer
         self.emitter = socketio.RedisManager(
             settings.redis_url, channel=MESSAGE_QUEUE_CHANNEL, write_only=True
         )
@@ -134,14 +135,17 @@ class Bridge:
 
     def learn_time_zone(self) -> None:
         """Ask Frappe for the site's time zone (days roll over by it) until it answers."""
-        if self.zone_known or time.monotonic() - self.zone_asked_at < 60:
+        if self.zone_known or time.monotonic() - self.zone_asked_at < self.zone_retry:
             return
         self.zone_asked_at = time.monotonic()
         try:
             self.feed.zone = ZoneInfo(self.frappe.time_zone())
             self.zone_known = True
         except FrappeError:
-            log.warning("Frappe did not say its time zone yet; using UTC meanwhile")
+            # Soon again: started beside Frappe (as in the demo), it answers within seconds.
+            if self.zone_retry == 1.0:
+                log.warning("Frappe did not say its time zone yet; using UTC meanwhile")
+            self.zone_retry = min(60.0, self.zone_retry * 2)
 
     # -- events -------------------------------------------------------------------------------
 

@@ -1,32 +1,41 @@
 """`make demo`: the whole system on this machine with the demo Frappe, run by honcho.
 
 Starts a private Redis for us (unless REDIS_URL is set) and one standing in for Frappe's, both
-under ./var/, the demo Frappe with a sales generator, the web app, the bridge, and prints where
-to log in. Ctrl-C stops everything.
+under ./var/ (their logs too), then, under honcho, the demo Frappe with a sales generator, the
+web app, the bridge, and prints where to log in. Ctrl-C stops everything, the Redis servers last:
+stopped first, they made the others log their loss.
 """
 
 import os
 import shlex
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
-from .redis_server import free_port, redis_command
+from .redis_server import free_port, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 SITE = "demo.localhost"
 
 
+def redis_servers(env: dict) -> list[subprocess.Popen]:
+    """Ours (unless REDIS_URL is set) and Frappe's, their URLs set in `env`."""
+    servers = []
+    wanted = [("FRAPPE_REDIS_URL", 6391, "frappe-redis")]
+    if "REDIS_URL" not in os.environ:
+        wanted.append(("REDIS_URL", 6390, "redis"))
+    for name, preferred, directory in wanted:
+        port = free_port(preferred)
+        servers.append(start_redis(port, VAR / directory, own_session=True))
+        env[name] = f"redis://127.0.0.1:{port}/0"
+    return servers
+
+
 def procfile(web_port: int, frappe_port: int, env: dict) -> str:
     python = shlex.quote(sys.executable)
     lines = {}
-    if "REDIS_URL" not in os.environ:
-        port = free_port(6390)
-        env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
-        lines["redis"] = shlex.join(redis_command(port, VAR / "redis"))
-    frappe_redis_port = free_port(6391)
-    env["FRAPPE_REDIS_URL"] = f"redis://127.0.0.1:{frappe_redis_port}/0"
-    lines["frappe-redis"] = shlex.join(redis_command(frappe_redis_port, VAR / "frappe-redis"))
     lines["frappe"] = (
         f"{python} -m frappe_sim --host 127.0.0.1 --port {frappe_port} --site {SITE}"
         f" --redis-url {env['FRAPPE_REDIS_URL']} --sales-per-minute 12"
@@ -35,7 +44,8 @@ def procfile(web_port: int, frappe_port: int, env: dict) -> str:
         f"{shlex.quote(str(Path(sys.executable).parent / 'gunicorn'))} -k gevent -w 1"
         f" -b 127.0.0.1:{web_port} 'dashboard:create_app()'"
     )
-    lines["bridge"] = f"{python} -m dashboard.bridge"
+    frappe = f"http://127.0.0.1:{frappe_port}/"
+    lines["bridge"] = f"{python} -m devtools.after {frappe} {python} -m dashboard.bridge"
     lines["banner"] = f"{python} -m devtools.banner http://127.0.0.1:{web_port}"
     return "".join(f"{name}: {command}\n" for name, command in lines.items())
 
@@ -65,11 +75,20 @@ def main() -> int:
         # Eventlet and gunicorn's eventlet worker announce their deprecation at every start.
         "PYTHONWARNINGS": "ignore",
     }
-    (VAR / "Procfile.demo").write_text(procfile(web_port, frappe_port, env))
-    env = {**os.environ, **env}
-    honcho = str(Path(sys.executable).parent / "honcho")
-    command = [honcho, "-f", str(VAR / "Procfile.demo"), "-d", str(ROOT), "start"]
-    os.execve(honcho, command, env)
+    servers = redis_servers(env)
+    try:
+        (VAR / "Procfile.demo").write_text(procfile(web_port, frappe_port, env))
+        honcho = str(Path(sys.executable).parent / "honcho")
+        command = [honcho, "-f", str(VAR / "Procfile.demo"), "-d", str(ROOT), "start"]
+        processes = subprocess.Popen(command, env={**os.environ, **env})
+        # Ctrl-C reaches honcho too, which stops its processes; then the Redis servers go.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        processes.wait()
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait()
+    return 0
 
 
 if __name__ == "__main__":

@@ -43,13 +43,21 @@ def redis_command(port: int, directory: Path) -> list[str]:
         "--appendonly", "no",
         "--dir", str(directory),
         "--loglevel", "warning",
+        # Its own file, not the terminal: it warns of vm.overcommit_memory at every start.
+        "--logfile", str(directory / "redis.log"),
     ]  # fmt: skip
 
 
-def start_redis(port: int, directory: Path, timeout: float = 10.0) -> subprocess.Popen:
-    """Start Redis on `port` and return once it answers PING."""
+def start_redis(
+    port: int, directory: Path, timeout: float = 10.0, own_session: bool = False
+) -> subprocess.Popen:
+    """Start Redis on `port` and return once it answers PING. In `own_session`, a Ctrl-C in the
+    terminal does not reach it."""
     process = subprocess.Popen(
-        redis_command(port, directory), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        redis_command(port, directory),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=own_session,
     )
     wait_for_redis(f"redis://127.0.0.1:{port}/0", timeout, process)
     return process

@@ -170,3 +170,54 @@ def test_a_second_make_demo_says_one_runs_already():
         )  # fmt: skip
     assert run.returncode == 1
     assert f"already listens on port {port}" in run.stderr
+
+
+def test_the_demo_runs_and_stops_quietly():
+    """`make demo`'s terminal: the banner, sales, no warnings (Redis's overcommit, the pool
+    while the 14-outlet overview loads, Frappe not up yet); Ctrl-C stops all with no error."""
+    import html
+    import re
+    import signal
+    import subprocess
+    import sys
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from devtools.redis_server import free_port
+
+    from .conftest import ROOT
+
+    port = free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "devtools.demo"], cwd=ROOT, text=True, start_new_session=True,
+        env={**os.environ, "PORT": str(port)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    lines, sold = [], threading.Event()
+
+    def read():
+        for line in demo.stdout:
+            lines.append(line)
+            if "frappe_sim INFO sale" in line:
+                sold.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert sold.wait(60), "".join(lines)
+        web = f"http://127.0.0.1:{port}"
+        admin = web_login(web, "Administrator", "admin")
+        page = admin.get(web + "/", timeout=10).text
+        urls = [html.unescape(u) for u in re.findall(r'data-summary-url="([^"]+)"', page)]
+        assert len(urls) == 14
+        with ThreadPoolExecutor(14) as pool:
+            answers = list(pool.map(lambda u: admin.get(web + u, timeout=10), urls))
+        assert [a.status_code for a in answers] == [200] * 14, [a.text[:200] for a in answers]
+    finally:
+        os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        demo.wait(30)
+        reader.join(5)
+    output = "".join(lines)
+    assert "Franchise Dashboard is up: open" in output
+    for noise in ("WARNING", "ERROR", "Traceback", "overcommit", "pool is full"):
+        assert noise not in output, output
+    assert demo.returncode == 0, output
