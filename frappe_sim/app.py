@@ -113,10 +113,11 @@ def create_app(state: SimState) -> Flask:
         if request.path.startswith("/api/") and "frappe_sim." not in request.path:
             with state.lock:
                 state.calls[f"{request.method} {request.path}"] += 1
-                if "outlet" in request.args:  # and per outlet, for the figures
-                    state.calls[
-                        f"{request.method} {request.path}?outlet={request.args['outlet']}"
-                    ] += 1
+                if "outlet" in request.args:  # and per outlet (and period), for the figures
+                    per_outlet = f"{request.method} {request.path}?outlet={request.args['outlet']}"
+                    state.calls[per_outlet] += 1
+                    if "period" in request.args:
+                        state.calls[f"{per_outlet}&period={request.args['period']}"] += 1
             if state.delay:
                 time.sleep(state.delay)
 
