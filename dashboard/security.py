@@ -23,7 +23,7 @@ def init_app(app, settings) -> None:
     base = (
         "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; "
         "form-action 'self'; connect-src 'self'; "
-        # frappe-charts and Leaflet set style attributes; no script may be inline.
+        # Leaflet sets style attributes; no script may be inline.
         "style-src 'self' 'unsafe-inline'; "
         f"img-src 'self' data: {tile_origin}; "
     )

@@ -1,4 +1,4 @@
-// The outlet page: a chart of the top items, and figures and a sales feed that update live.
+// The outlet page: figures, top items and a sales feed that update live.
 (function () {
   "use strict";
   const page = document.querySelector("[data-live-outlet]");
@@ -7,54 +7,37 @@
   const period = page.dataset.period;
   const money = new Intl.NumberFormat(page.dataset.locale, { style: "currency", currency: page.dataset.currency });
   const count = new Intl.NumberFormat(page.dataset.locale);
-  const FEED_SIZE = 50;
+  const FEED_SIZE = 12; // shown whole: the page scrolls, not a box that cuts the last one
 
   const TOP_SIZE = 10; // as many as Frappe sends
-  const holder = document.getElementById("top-items-chart");
-  let chart = null;
 
-  // frappe-charts writes its tooltip as HTML: item names (anyone who may edit Items in Frappe
-  // types them) and amounts go in escaped, so they stay text there too.
-  const asText = (value) => String(value).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-
-  function chartData(items) {
-    return {
-      labels: items.map((item) => item.item_name),
-      datasets: [{ name: "Amount", values: items.map((item) => item.total_amount) }],
-    };
-  }
-
+  // Top items as a table whose rows carry a bar of their amount: full names, the page's own
+  // money format, readable at a phone's width (a chart library cut the names and printed the
+  // axis without the currency).
   function showTopItems(items) {
     items = items.slice(0, TOP_SIZE);
     document.getElementById("top-items").hidden = items.length === 0;
     document.querySelector('[data-testid="zero-state"]').hidden = items.length > 0;
+    const most = Math.max(...items.map((item) => item.total_amount), 0);
     document.getElementById("top-items-rows").replaceChildren(
       ...items.map((item) => {
         const row = document.createElement("tr");
-        const cells = [item.item_name, count.format(item.total_qty), money.format(item.total_amount)];
-        cells.forEach((value, i) => {
+        const name = document.createElement("td");
+        const bar = document.createElement("span");
+        bar.className = "bar";
+        bar.setAttribute("aria-hidden", "true");
+        bar.style.width = `${most > 0 ? (100 * item.total_amount) / most : 0}%`;
+        name.append(item.item_name, bar);
+        row.append(name);
+        for (const value of [count.format(item.total_qty), money.format(item.total_amount)]) {
           const cell = document.createElement("td");
-          if (i) cell.className = "num";
+          cell.className = "num";
           cell.textContent = value;
           row.append(cell);
-        });
+        }
         return row;
       }),
     );
-    if (typeof frappe === "undefined" || items.length === 0) return;
-    if (chart) chart.update(chartData(items));
-    else {
-      chart = new frappe.Chart(holder, {
-        type: "bar",
-        height: 260,
-        colors: ["#2490ef"],
-        data: chartData(items),
-        axisOptions: { xAxisMode: "tick", xIsSeries: false },
-        barOptions: { spaceRatio: 0.4 },
-        tooltipOptions: { formatTooltipX: asText, formatTooltipY: (value) => asText(money.format(value)) },
-        animate: false, // draw at once: the figures are already final
-      });
-    }
   }
 
   function text(selector, value) {
