@@ -81,8 +81,10 @@ def main() -> int:
         honcho = str(Path(sys.executable).parent / "honcho")
         command = [honcho, "-f", str(VAR / "Procfile.demo"), "-d", str(ROOT), "start"]
         processes = subprocess.Popen(command, env={**os.environ, **env})
-        # Ctrl-C reaches honcho too, which stops its processes; then the Redis servers go.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Passed on to honcho, which stops its processes (a second Ctrl-C changes nothing);
+        # the Redis servers go once it is done.
+        for name in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(name, lambda number, _frame: processes.send_signal(number))
         processes.wait()
     finally:
         for server in servers:
