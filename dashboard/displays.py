@@ -56,8 +56,10 @@ def clean_label(label: str) -> str | None:
     return label[:MAX_LABEL] if label else None
 
 
-def normalise_code(code: str) -> str:
-    return "".join(code.split()).upper().replace("-", "")
+def valid_code(code: str) -> str | None:
+    """The code as we show it (spaces, dashes and case forgiven), or None if we never could."""
+    code = "".join(code.split()).upper().replace("-", "")
+    return code if len(code) == CODE_LENGTH and set(code) <= set(CODE_ALPHABET) else None
 
 
 class Displays:
@@ -88,8 +90,8 @@ class Displays:
 
     def pair(self, code: str, outlet: dict, label: str, manager: str, public_safe: bool):
         """Pair the TV showing `code` with `outlet`; the display, or None for an unknown code."""
-        code = normalise_code(code)
-        if len(code) != CODE_LENGTH or not set(code) <= set(CODE_ALPHABET):
+        code = valid_code(code)
+        if code is None:
             return None  # not a code we could have shown
         waiting = self.redis.getdel(f"pair:code:{code}")
         if waiting is None:

@@ -2,6 +2,7 @@
 
 import time
 
+import segno
 from flask import (
     Blueprint,
     abort,
@@ -16,7 +17,14 @@ from flask import (
 from flask_limiter import RateLimitExceeded
 
 from .auth import current_manager, login_required, manager_sid
-from .displays import CODE_TTL, DISPLAY_COOKIE, Display, clean_label, public_summary
+from .displays import (
+    CODE_TTL,
+    DISPLAY_COOKIE,
+    Display,
+    clean_label,
+    public_summary,
+    valid_code,
+)
 from .extensions import limiter
 from .frappe import FrappeUnavailable, NotFound, NotPermitted
 from .links import external_url
@@ -79,6 +87,7 @@ def pairing_page():
         code=code,
         seconds_left=seconds_left,
         notice=REASONS.get(request.args.get("reason", "")),
+        qr_code=pairing_qr_code(code) if code else None,
     )
     response = current_app.make_response((page, status))
     response.delete_cookie(DISPLAY_COOKIE)
@@ -87,6 +96,13 @@ def pairing_page():
     else:
         response.headers["Retry-After"] = str(CODE_TTL)
     return response
+
+
+def pairing_qr_code(code: str) -> str:
+    """The pairing link as a QR code (an SVG data URI): a manager scans it, logs in, picks the
+    outlet, and the code is filled in."""
+    link = external_url("tv.pair_link", code=code)
+    return segno.make(link, error="m").svg_data_uri(scale=6, dark="#0b0f14", light="#ffffff")
 
 
 def pairing_limit() -> str:
@@ -149,12 +165,29 @@ def checked_outlet(outlet: str) -> str:
         abort(404, description=f"There is no outlet called {outlet}.")
 
 
+@bp.route("/displays/pair")
+@login_required
+def pair_link():
+    """Where a TV's QR code leads: choose the outlet, then pair with the code filled in."""
+    code = valid_code(request.args.get("code", ""))
+    if code is None:
+        message = "This pairing link has no valid code. Type the code shown on the TV instead."
+        return render_template("error.html", title="Not a pairing link", message=message), 400
+    try:
+        rows = current_app.extensions["outlets"].list_for(current_manager()["user"], manager_sid())
+    except NotPermitted:
+        rows = []
+    if len(rows) == 1:
+        return redirect(url_for("tv.outlet_displays", outlet=rows[0]["name"], code=code))
+    return render_template("pair_pick.html", code=code, outlets=rows)
+
+
 @bp.route("/outlets/<path:outlet>/displays", methods=["GET", "POST"])
 @login_required
 def outlet_displays(outlet):
     label = checked_outlet(outlet)
     if request.method == "GET":
-        return displays_page(outlet, label)
+        return displays_page(outlet, label, code=valid_code(request.args.get("code", "")))
     name = clean_label(request.form.get("label", ""))
     code = request.form.get("code", "")
     if not name or not code.strip() or len(code) > 20:
@@ -225,7 +258,7 @@ def change_display(outlet, display_id, action):
     return redirect(url_for("tv.outlet_displays", outlet=outlet))
 
 
-def displays_page(outlet, label, error=None, status=200, kiosk=None):
+def displays_page(outlet, label, error=None, status=200, kiosk=None, code=None):
     rows = [{"display": d, "online": displays().online(d.id)} for d in displays().of_outlet(outlet)]
     page = render_template(
         "displays.html",
@@ -235,5 +268,7 @@ def displays_page(outlet, label, error=None, status=200, kiosk=None):
         error=error,
         kiosk=kiosk,
         now=time.time(),
+        code=code,
+        tv_url=external_url("tv.tv"),
     )
     return page, status

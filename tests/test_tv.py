@@ -189,7 +189,15 @@ def test_pair_watch_live_and_revoke(browser, web_server, bridge, frappe_http):
     row = manager.locator("tr[data-display]").last
     expect(row.locator("input[name=label]")).to_have_value("Counter TV, left")
     expect(tv.locator(".tv-foot")).to_contain_text("Front counter TV")  # until its next reload
+    asked = []
+    manager.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
     row.get_by_role("button", name="Revoke").click()
+    expect(manager.locator("tr[data-display]").last).to_be_visible()
+    assert asked and "Counter TV, left" in asked[0]  # asked first; dismissed, nothing happens
+    expect(tv.locator("#tv-total")).to_be_visible()
+    manager.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Revoke").click()
+    expect(manager.get_by_role("status")).to_contain_text("Revoked")
     expect(tv.locator(".tv-banner")).to_have_text("This screen was unpaired.", timeout=5000)
     expect(tv.locator("#pairing-code")).to_have_text(re.compile(r"^[A-Z0-9]{6}$"))
     for page in (manager, tv):
@@ -274,3 +282,46 @@ def test_socket_refused_without_any_credentials(web_server):
         client.connect(
             web_server, headers={"Cookie": "fd_display=forged"}, transports=["websocket"]
         )
+
+
+def test_the_tv_shows_a_qr_code_of_its_pairing_link(web_server):
+    from urllib.parse import unquote
+
+    import segno
+
+    page = requests.get(web_server + "/tv", timeout=10).text
+    code = CODE.search(page).group(1)
+    shown = re.search(r'class="pairing-qr" src="([^"]+)"', page).group(1)
+    assert shown.startswith("data:image/svg+xml")
+    # The QR code holds exactly the pairing link with this code (segno drew both).
+    link = f"{web_server}/displays/pair?code={code}"
+    expected = segno.make(link, error="m").svg_data_uri(scale=6, dark="#0b0f14", light="#ffffff")
+    assert unquote(shown.replace("&amp;", "&")) == unquote(expected)
+
+
+def test_a_scanned_pairing_link_leads_to_the_outlet_with_the_code_filled_in(browser, web_server):
+    tv = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+    tv.goto(web_server + "/tv")
+    code = tv.locator("#pairing-code").inner_text()
+    phone = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    phone.goto(f"{web_server}/displays/pair?code={code}")  # what the QR code holds
+    phone.fill("input[name=usr]", "manager2@example.com")
+    phone.fill("input[name=pwd]", "manager2")
+    phone.click("button[type=submit]")
+    expect(phone.get_by_role("heading", name=f"Pair the TV showing {code}")).to_be_visible()
+    phone.get_by_role("link", name="Airport Outlet").click()  # manager2 reads two outlets
+    expect(phone.locator("input[name=code]")).to_have_value(code)
+    expect(phone.get_by_test_id("tv-url")).to_have_text(web_server + "/tv")
+    phone.fill("form >> input[name=label] >> nth=0", "Window TV")
+    phone.get_by_role("button", name="Pair", exact=True).click()
+    expect(phone.get_by_role("status")).to_contain_text("Paired “Window TV”")
+    expect(tv.locator("#tv-outlet")).to_have_text("Airport Outlet", timeout=5000)
+    # One outlet: straight to its displays page. A link without a valid code: said so.
+    one = logged_in_page(browser, web_server, "manager1@example.com", "manager1")
+    one.goto(f"{web_server}/displays/pair?code=ABC-DEF")
+    expect(one).to_have_url(re.compile(r"/outlets/OUTLET-001/displays\?code=ABCDEF$"))
+    answer = one.goto(f"{web_server}/displays/pair?code=<b>")
+    assert answer.status == 400
+    expect(one.get_by_role("heading", name="Not a pairing link")).to_be_visible()
+    for page in (tv, phone, one):
+        page.context.close()

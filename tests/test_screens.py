@@ -1,0 +1,103 @@
+"""What users see at a phone's, a desktop's and a TV's size: every figure on screen, nothing to
+scroll sideways, accessible, usable from the keyboard."""
+
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import FrappeHTTP, start_frappe_sim, stop, web_login
+from .test_browser import log_in, submit
+from .test_live import submit_sale
+from .test_tv import pair_over_http
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1366, "height": 800}
+
+# Elements that lie (partly) outside the viewport's width, or are cut by a box that scrolls.
+OFF_SCREEN = """(selector) => {
+  const width = document.documentElement.clientWidth;
+  const clipped = (element, rect) => {
+    for (let box = element.parentElement; box; box = box.parentElement) {
+      const style = getComputedStyle(box);
+      if (style.overflowX === "visible" && style.overflowY === "visible") continue;
+      const outer = box.getBoundingClientRect();
+      if (rect.left < outer.left - 1 || rect.right > outer.right + 1) return true;
+      if (rect.top < outer.top - 1 || rect.bottom > outer.bottom + 1) return true;
+    }
+    return false;
+  };
+  return Array.from(document.querySelectorAll(selector))
+    .filter((element) => element.getClientRects().length)
+    .filter((element) => {
+      const rect = element.getBoundingClientRect();
+      return rect.left < 0 || rect.right > width + 1 || clipped(element, rect);
+    })
+    .map((element) => element.outerHTML.slice(0, 120));
+}"""
+
+FIGURES = (
+    "[data-figure], [data-total], [data-field], .sale strong, table.items td, .who, .logout button"
+)
+
+
+def assert_fits(page, selector=FIGURES):
+    sideways = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert sideways <= 0, f"{page.url} scrolls sideways by {sideways}px"
+    assert page.evaluate(OFF_SCREEN, selector) == [], page.url
+
+
+@pytest.fixture
+def paired_manager(browser, web_server):
+    """A browser context of manager1, with a TV paired to OUTLET-001."""
+    pair_over_http(web_server, web_login(web_server, "manager1@example.com", "manager1"))
+    return web_server
+
+
+@pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_every_figure_is_on_screen(browser, web_server, bridge, frappe_http, paired_manager, size):
+    context = browser.new_context(viewport=size)
+    page = log_in(context.new_page(), web_server, "Administrator", "admin")
+    expect(page.get_by_test_id("who")).to_be_visible()
+    expect(page.locator("td[data-field=total_sales] .loading")).to_have_count(0)
+    assert_fits(page)
+    page.goto(web_server + "/outlets/OUTLET-001")
+    expect(page.locator("#live-badge")).to_have_attribute("data-state", "live", timeout=10_000)
+    invoice = submit(frappe_http, "OUTLET-001", [{"item_code": "MUFFIN-01", "qty": 2}])
+    expect(page.locator(f'li.sale[data-invoice="{invoice}"]')).to_be_visible(timeout=3000)
+    assert_fits(page)
+    page.goto(web_server + "/outlets/OUTLET-001/displays")
+    expect(page.locator("tr[data-display]").first).to_be_visible()
+    assert_fits(page, FIGURES + ", .displays td, .displays button")
+    page.goto(web_server + "/locator")
+    expect(page.locator(".store").first).to_be_visible()
+    assert_fits(page, ".store, .store *")
+    context.close()
+
+
+@pytest.fixture
+def fresh_outlet(make_stack, frappe_redis_url):
+    """A stack on its own demo Frappe with an outlet that has sold nothing yet (BENCH-0000)."""
+    frappe_redis = frappe_redis_url.rsplit("/", 1)[0] + "/3"
+    url, frappe = start_frappe_sim(frappe_redis, "--extra-outlets", "1")
+    stack = make_stack(on_frappe=url, frappe_redis=frappe_redis)
+    stack.frappe_http = FrappeHTTP(url)
+    yield stack
+    stop(frappe)
+
+
+def test_a_first_sale_replaces_the_empty_state(browser, fresh_outlet):
+    page = log_in(browser.new_page(), fresh_outlet.web_url, "Administrator", "admin")
+    page.goto(fresh_outlet.web_url + "/outlets/BENCH-0000")
+    expect(page.get_by_test_id("zero-state")).to_be_visible()
+    expect(page.locator("#live-feed-empty")).to_be_visible()
+    expect(page.locator("#live-badge")).to_have_attribute("data-state", "live", timeout=10_000)
+    submit_sale(fresh_outlet.frappe_http, "BENCH-0000", [{"item_code": "MUFFIN-01", "qty": 3}])
+    expect(page.get_by_test_id("zero-state")).to_be_hidden(timeout=3000)
+    expect(page.locator("#live-feed-empty")).to_be_hidden()
+    top = page.locator("#top-items-rows tr").first
+    expect(top).to_contain_text("Blueberry Muffin")
+    expect(top.locator("td").nth(1)).to_have_text("3")
+    expect(page.locator('[data-figure="invoice_count"]')).to_have_text("1")
+    expect(page.locator('[data-figure="total_sales"]')).to_have_text("₹450.00")
+    page.context.close()
