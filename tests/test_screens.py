@@ -4,10 +4,10 @@ scroll sideways, accessible, usable from the keyboard."""
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import FrappeHTTP, start_frappe_sim, stop, web_login
+from .conftest import ROOT, FrappeHTTP, start_frappe_sim, stop, web_login
 from .test_browser import log_in, submit
 from .test_live import submit_sale
-from .test_tv import pair_over_http
+from .test_tv import pair_in_browser, pair_over_http
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 800}
@@ -100,4 +100,95 @@ def test_a_first_sale_replaces_the_empty_state(browser, fresh_outlet):
     expect(top.locator("td").nth(1)).to_have_text("3")
     expect(page.locator('[data-figure="invoice_count"]')).to_have_text("1")
     expect(page.locator('[data-figure="total_sales"]')).to_have_text("₹450.00")
+    page.context.close()
+
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_problems(page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    # Colours are measured as they end, not halfway through a new sale's fade-in.
+    page.wait_for_function(
+        "document.getAnimations().every((a) => a.playState !== 'running'"
+        " || a.effect.getTiming().iterations === Infinity)"
+    )
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("axe.run(document, { resultTypes: ['violations'] })")
+    return [
+        f"{page.url}: {v['id']} ({v['impact']}): {v['help']} — "
+        + "; ".join(node["target"][0] for node in v["nodes"][:3])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_pages_pass_axe(browser, web_server, bridge, frappe_http, paired_manager, size):
+    problems = []
+    # axe-core goes in as a script of the test's own: our CSP would refuse it.
+    context = browser.new_context(viewport=size, bypass_csp=True)
+    page = context.new_page()
+    page.goto(web_server + "/login")
+    problems += axe_problems(page)
+    log_in(page, web_server, "manager1@example.com", "manager1")
+    expect(page.locator("td[data-field=total_sales] .loading")).to_have_count(0)
+    problems += axe_problems(page)
+    page.goto(web_server + "/outlets/OUTLET-001")
+    expect(page.locator("#live-badge")).to_have_attribute("data-state", "live", timeout=10_000)
+    invoice = submit(frappe_http, "OUTLET-001", [{"item_code": "MUFFIN-01", "qty": 1}])
+    expect(page.locator(f'li.sale[data-invoice="{invoice}"]')).to_be_visible(timeout=3000)
+    problems += axe_problems(page)
+    page.goto(web_server + "/outlets/OUTLET-001/displays")
+    problems += axe_problems(page)
+    page.goto(web_server + "/locator")
+    expect(page.locator(".store").first).to_be_visible()
+    problems += axe_problems(page)
+    page.goto(web_server + "/locator/station-road-express")
+    problems += axe_problems(page)
+    tv = browser.new_context(viewport={"width": 1920, "height": 1080}, bypass_csp=True).new_page()
+    tv.goto(web_server + "/tv")
+    problems += axe_problems(tv)
+    pair_in_browser(page, tv, web_server)
+    problems += axe_problems(tv)
+    assert problems == [], "\n".join(problems)
+    tv.context.close()
+    context.close()
+
+
+def tab_to(page, selector: str, most: int = 40):
+    """Press Tab until `selector` has the focus, as a keyboard user would."""
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"{selector} never had the focus on {page.url}")
+
+
+def test_keyboard_only_login_and_navigation(browser, web_server):
+    page = browser.new_page()
+    page.goto(web_server + "/login")
+    tab_to(page, "input[name=usr]")
+    page.keyboard.type("manager1@example.com")
+    tab_to(page, "input[name=pwd]")
+    page.keyboard.type("manager1")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Your outlets")).to_be_visible()
+    tab_to(page, "button[data-sort=total_sales]")
+    page.keyboard.press("Enter")
+    expect(page.locator("th[aria-sort=ascending]")).to_contain_text("Sales today")
+    tab_to(page, 'a[href="/outlets/OUTLET-001"]')
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("outlet-name")).to_have_text("Downtown Outlet")
+    tab_to(page, 'a[href$="period=weekly"]')
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("link", name="Last 7 days")).to_have_attribute("aria-current", "page")
+    tab_to(page, 'a[href$="/displays"]')
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Displays for Downtown Outlet")).to_be_visible()
+    tab_to(page, ".logout button")
+    # The focus is shown where it is.
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_have_text("You have logged out.")
     page.context.close()
