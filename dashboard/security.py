@@ -40,8 +40,9 @@ def init_app(app, settings) -> None:
         response.headers["Referrer-Policy"] = "same-origin"
         if request.endpoint != "static" and private_request():
             # A manager's or a TV's page must not come back from the cache after logging out
-            # (Back showed the displays page with the manager's name).
-            response.headers.setdefault("Cache-Control", "no-store")
+            # (Back showed the displays page with the manager's name); nor may a public page
+            # asked with a session be kept by a shared cache: the answer refreshes its cookie.
+            response.headers["Cache-Control"] = "no-store"
         return response
 
 

@@ -216,3 +216,18 @@ def test_public_pages_lead_to_the_stores_not_the_staff_login(make_app):
     assert missing.status_code == 404 and "There is no store at this address." in page
     assert '<a href="/locator">See the list of all stores</a>' in page
     assert 'href="/"' not in page  # nothing here leads to the staff login
+
+
+def test_a_logged_in_manager_gets_the_same_public_page_never_cached_as_public(web_server):
+    from .conftest import web_login
+
+    manager = web_login(web_server, "Administrator", "admin")
+    for path in ("/locator", "/locator/cafe-central", "/api/locations"):
+        answer = manager.get(web_server + path, timeout=10)
+        assert answer.status_code == 200
+        # Their session cookie is refreshed on the answer: no shared cache may keep it.
+        assert "public" not in answer.headers["Cache-Control"], path
+        assert "Log out" not in answer.text and "Administrator" not in answer.text, path
+    anonymous = requests.get(web_server + "/locator", timeout=10)
+    assert anonymous.headers["Cache-Control"] == "public, max-age=60"
+    assert "Set-Cookie" not in anonymous.headers
