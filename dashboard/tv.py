@@ -1,6 +1,7 @@
 """Pages for store TVs (/tv) and for the managers who pair them (/outlets/<outlet>/displays)."""
 
 import time
+from datetime import UTC, datetime
 
 import segno
 from flask import (
@@ -163,6 +164,50 @@ def checked_outlet(outlet: str) -> str:
         abort(403, description=f"You don't have access to {outlet}.")
     except NotFound:
         abort(404, description=f"There is no outlet called {outlet}.")
+
+
+OFFLINE_LONG = 600  # seconds: a screen offline this long is counted for head office
+
+
+def fleet() -> list[dict]:
+    """Every screen of every outlet this manager may read (Frappe's outlet list decides),
+    offline ones first."""
+    try:
+        outlets = current_app.extensions["outlets"].list_for(
+            current_manager()["user"], manager_sid()
+        )
+    except NotPermitted:
+        outlets = []
+    rows = []
+    for outlet in outlets:
+        for display in displays().of_outlet(outlet["name"]):
+            online = displays().online(display.id)
+            away = time.time() - (display.last_seen or display.paired_at)
+            rows.append({"display": display, "outlet_label": outlet["label"], "online": online,
+                         "offline_long": not online and away > OFFLINE_LONG})  # fmt: skip
+    return sorted(rows, key=lambda r: (r["online"], r["outlet_label"], r["display"].label))
+
+
+@bp.route("/displays")
+@login_required
+def fleet_page():
+    rows = fleet()
+    offline_long = sum(row["offline_long"] for row in rows)
+    return render_template("fleet.html", rows=rows, offline_long=offline_long, now=time.time())
+
+
+@bp.route("/api/displays")
+@login_required
+def fleet_json():
+    def seen(moment):
+        return datetime.fromtimestamp(moment, UTC).isoformat() if moment else None
+
+    return jsonify(displays=[
+        {"id": r["display"].id, "outlet": r["display"].outlet, "label": r["display"].label,
+         "online": r["online"], "last_seen": seen(r["display"].last_seen),
+         "version": r["display"].app_version, "public_safe": r["display"].public_safe}
+        for r in fleet()
+    ])  # fmt: skip
 
 
 @bp.route("/displays/pair")

@@ -69,6 +69,9 @@ def test_every_figure_is_on_screen(browser, web_server, bridge, frappe_http, pai
     page.goto(web_server + "/outlets/OUTLET-001/displays")
     expect(page.locator("tr[data-display]").first).to_be_visible()
     assert_fits(page, FIGURES + ", .displays td, .displays button")
+    page.goto(web_server + "/displays")  # head office's fleet
+    expect(page.locator("tr[data-display]").first).to_be_visible()
+    assert_fits(page, FIGURES + ", .displays td")
     page.goto(web_server + "/locator")
     expect(page.locator(".store").first).to_be_visible()
     assert_fits(page, ".store, .store *")
@@ -140,6 +143,8 @@ def test_pages_pass_axe(browser, web_server, bridge, frappe_http, paired_manager
     expect(page.locator(f'li.sale[data-invoice="{invoice}"]')).to_be_visible(timeout=3000)
     problems += axe_problems(page)
     page.goto(web_server + "/outlets/OUTLET-001/displays")
+    problems += axe_problems(page)
+    page.goto(web_server + "/displays")
     problems += axe_problems(page)
     page.goto(web_server + "/locator")
     expect(page.locator(".store").first).to_be_visible()

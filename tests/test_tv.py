@@ -325,3 +325,48 @@ def test_a_scanned_pairing_link_leads_to_the_outlet_with_the_code_filled_in(brow
     expect(one.get_by_role("heading", name="Not a pairing link")).to_be_visible()
     for page in (tv, phone, one):
         page.context.close()
+
+
+def test_the_fleet_lists_every_screen_the_manager_may_see(web_server):
+    manager2 = web_login(web_server, "manager2@example.com", "manager2")
+    tv = pair_over_http(web_server, manager2, outlet="OUTLET-003", label="Fleet TV")
+    theirs = pair_over_http(web_server, web_login(web_server, "manager1@example.com",
+                                                  "manager1"), label="Not manager2's")  # fmt: skip
+    tv.get(web_server + "/tv/data", timeout=10)  # seen once
+    fleet = manager2.get(web_server + "/api/displays", timeout=10).json()["displays"]
+    mine = [d for d in fleet if d["label"] == "Fleet TV"]
+    assert len(mine) == 1 and mine[0]["outlet"] == "OUTLET-003"
+    assert set(mine[0]) == {
+        "id",
+        "outlet",
+        "label",
+        "online",
+        "last_seen",
+        "version",
+        "public_safe",
+    }
+    assert all(d["outlet"] in ("OUTLET-002", "OUTLET-003") for d in fleet)  # never OUTLET-001's
+    page = manager2.get(web_server + "/displays", timeout=10).text
+    assert "Fleet TV" in page and "Not manager2" not in page
+    assert "offline for over 10 minutes" in page
+    # Revoked: gone from the fleet.
+    url = f"{web_server}/outlets/OUTLET-003/displays"
+    manager2.post(f"{url}/{mine[0]['id']}/revoke", data={"csrf_token": csrf_of(manager2, url)})
+    fleet = manager2.get(web_server + "/api/displays", timeout=10).json()["displays"]
+    assert mine[0]["id"] not in [d["id"] for d in fleet]
+    assert theirs  # manager1's TV still exists; manager2 just cannot see it
+
+
+def test_the_fleet_shows_a_freshly_paired_tv_online(browser, web_server, bridge):
+    manager = manager_page(browser, web_server, "manager2@example.com", "manager2")
+    tv = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+    pair_in_browser(manager, tv, web_server, outlet="OUTLET-002", label="Online fleet TV")
+    manager.goto(web_server + "/")
+    manager.get_by_role("link", name="TV screens").click()
+    row = manager.locator("tr[data-display]", has_text="Online fleet TV")
+    expect(row.locator("[data-field=online]")).to_have_text("online")
+    expect(row.get_by_role("link", name="Airport Outlet")).to_have_attribute(
+        "href", "/outlets/OUTLET-002/displays"
+    )
+    for page in (manager, tv):
+        page.context.close()
