@@ -44,7 +44,10 @@ def public_summary(figures: dict) -> dict:
         {"item_code": i["item_code"], "item_name": i["item_name"], "total_qty": i["total_qty"]}
         for i in figures["top_items"]
     ]
-    return {**{key: figures[key] for key in keep if key in figures}, "top_items": items}
+    public = {**{key: figures[key] for key in keep if key in figures}, "top_items": items}
+    if figures.get("pace"):  # the percentage only: last week's amounts are money too
+        public["pace"] = {"ratio": figures["pace"]["ratio"]}
+    return public
 
 
 def digest(token: str) -> str:

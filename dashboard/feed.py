@@ -112,6 +112,12 @@ class Feed:
         complete = bool(first) and stream_id(first[0][0].decode()) <= stream_id(after)
         return events, complete and len(events) < limit
 
+    def sales_since(self, outlet: str, since: datetime) -> list[dict]:
+        """The sales stored since `since` (ids are the times they were stored)."""
+        entries = self.redis.xrange(f"feed:{outlet}", min=str(int(since.timestamp() * 1000)))
+        events = (payload(i.decode(), f[b"event"]) for i, f in entries)
+        return [event for event in events if event["event"] == SALE]
+
     def last_id(self, outlet: str) -> str | None:
         last = self.redis.xrevrange(f"feed:{outlet}", count=1)
         return last[0][0].decode() if last else None

@@ -11,7 +11,10 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from .cache import SharedCache
+from .feed import stream_id
 from .frappe import FrappeError, NotFound, NotPermitted
+from .pace import HIDDEN as PACE_HIDDEN
+from .pace import Pace
 
 PERIODS = ("daily", "weekly", "monthly")
 MAX_NAME_LENGTH = 140  # Frappe's limit for document names
@@ -30,6 +33,7 @@ class Outlets:
         self.settings = settings
         self.feed = feed
         self._zone = ("UTC", 0.0)  # (zone, until when it is trusted)
+        self.pace = Pace(frappe, cache, cache.redis, settings)
 
     # -- permissions --------------------------------------------------------------------------
 
@@ -88,15 +92,41 @@ class Outlets:
     def summary(self, user: str, sid: str, outlet: str, period: str) -> dict:
         """Figures for a manager: only after Frappe said this user may read the outlet."""
         label = self.check_access(user, sid, outlet)
-        return self.figures(
+        figures = self.figures(
             outlet, period, label, lambda: self.frappe.call(
                 DASHBOARD_METHOD, sid=sid, outlet=outlet, period=period
             )
         )  # fmt: skip
+        return self.with_pace(figures, user, sid) if period == "daily" else figures
 
     def service_summary(self, outlet: str, label: str, period: str = "daily") -> dict:
         """Figures for a paired display, read with the service account."""
-        return self.figures(outlet, period, label, self.service_fetch(outlet, period))
+        figures = self.figures(outlet, period, label, self.service_fetch(outlet, period))
+        return self.with_pace(figures, None, None) if period == "daily" else figures
+
+    def with_pace(self, figures: dict, user: str | None, sid: str | None) -> dict:
+        """Today's figures with their pace against last week; `pace` None and `pace_hidden`
+        saying why when it cannot be had (never an error: the figures stand without it)."""
+        now = datetime.now(ZoneInfo(self.time_zone()))
+        try:
+            last_week = self.pace.last_week(user, sid, figures["outlet"], now)
+        except NotPermitted:
+            return {**figures, "pace": None, "hourly": None, "pace_hidden": PACE_HIDDEN}
+        except FrappeError:
+            hidden = "Frappe is not answering: pace against last week shows when it does."
+            return {**figures, "pace": None, "hourly": None, "pace_hidden": hidden}
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        # The sales the figures hold (up to their feed id): screens add the later ones, as
+        # they do to the total.
+        held = stream_id(figures.get("feed_id") or "0-0")
+        today = []
+        for sale in self.feed.sales_since(figures["outlet"], midnight):
+            stamp = sale.get("timestamp") or ""
+            if stamp[:10] == now.date().isoformat() and stream_id(sale["id"]) <= held:
+                moment = datetime.fromisoformat(stamp)
+                seconds = moment.hour * 3600 + moment.minute * 60 + moment.second
+                today.append([seconds, float(sale["grand_total"])])
+        return {**figures, **self.pace.of(figures, last_week, sorted(today), now)}
 
     def figures(self, outlet: str, period: str, label: str, fetch) -> dict:
         cached = self.cache.get(

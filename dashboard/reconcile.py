@@ -90,8 +90,11 @@ class Reconciler:
             "as_of": datetime.fromtimestamp(cached.fetched_at, UTC).isoformat(),
             "stale": False,
         }
+        # Managers keep the pace of their own snapshot (asked with their own rights); a
+        # customer-facing screen, which gets no amounts to recount it, gets its percentage.
         self.emit(FIGURES_EVENT, summary, outlet_room(outlet))
-        self.emit(FIGURES_EVENT, public_summary(summary), public_room(outlet))
+        public = public_summary(self.outlets.with_pace(summary, None, None))
+        self.emit(FIGURES_EVENT, public, public_room(outlet))
 
     def running_total(self, outlet: str) -> tuple[float, int, str] | None:
         """What screens show now: the cached figures plus the sales after their feed id."""

@@ -56,6 +56,7 @@ class SimState:
     calls: Counter = field(default_factory=Counter)  # what tests count: "GET /api/method/x"
     delay: float = 0.0  # seconds every answer waits, to play a slow Frappe
     submit_seconds: float = 0.05  # how long a POS submit's transaction stays open
+    invoices_readable: bool = True  # False: a site whose managers may not read Sales Invoices
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def open_session(self, user: str) -> str:
@@ -281,18 +282,34 @@ def create_app(state: SimState) -> Flask:
 
     @app.route("/api/resource/<doctype>", methods=["GET"])
     def resource_list(doctype):
+        if doctype == "Sales Invoice":
+            return invoice_list()
         require_outlet_doctype(doctype)
+        readable = state.store.outlets.values()
+        rows = [doc for doc in readable if state.store.may_read(g.user, doc["name"])]
+        return listed(rows, OUTLET_FIELDS)
+
+    def invoice_list():
+        """Sales Invoices as Frappe lists them: the caller's User Permissions on Franchise
+        Outlet apply through the invoice's link field; a role without read on the doctype gets
+        403 for the whole list."""
+        if g.user is None or (g.user.outlets is not None and not state.invoices_readable):
+            raise FrappeException(403, "PermissionError", "No permission for Sales Invoice")
+        with state.store.lock:
+            invoices = list(state.store.invoices)
+        rows = [invoice_doc(i) for i in invoices if state.store.may_read(g.user, i.outlet)]
+        return listed(rows, INVOICE_FIELDS)
+
+    def listed(rows, known):
         args = request_args()
         fields = parse_json_arg(args.get("fields"), ["name"])
         filters = parse_json_arg(args.get("filters"), [])
-        readable = state.store.outlets.values()
-        rows = [doc for doc in readable if state.store.may_read(g.user, doc["name"])]
-        rows = [doc for doc in rows if matches(doc, filters)]
-        rows = order(rows, args.get("order_by") or "modified desc")
+        rows = [doc for doc in rows if matches(doc, filters, known)]
+        rows = order(rows, args.get("order_by") or "modified desc", known)
         start = int_arg(args, "limit_start", 0)
         length = int_arg(args, "limit_page_length", int_arg(args, "limit", 20))
         rows = rows[start : start + length] if length else rows[start:]
-        return json_response({"data": [project(doc, fields) for doc in rows]})
+        return json_response({"data": [project(doc, fields, known) for doc in rows]})
 
     @app.route("/api/resource/<doctype>/<path:name>", methods=["GET"])
     def resource_doc(doctype, name):
@@ -400,6 +417,11 @@ def create_app(state: SimState) -> Flask:
         state.delay = min(max(float(args.get("seconds") or 0), 0.0), 120.0)
         return {"delay": state.delay}
 
+    def set_invoices_readable(args):
+        require_manager()
+        state.invoices_readable = str(args.get("readable", "1")).lower() in ("1", "true")
+        return {"readable": state.invoices_readable}
+
     def set_user_outlets(args):
         """For tests: change which outlets a user may read (User Permissions)."""
         require_manager()
@@ -434,6 +456,7 @@ def create_app(state: SimState) -> Flask:
         "frappe_sim.call_counts": (call_counts, False, {"GET"}),
         "frappe_sim.set_delay": (set_delay, False, {"POST"}),
         "frappe_sim.set_user_outlets": (set_user_outlets, False, {"POST"}),
+        "frappe_sim.set_invoices_readable": (set_invoices_readable, False, {"POST"}),
     }
     return app
 
@@ -585,7 +608,7 @@ def like(text, pattern):
     return re.fullmatch(regex, text, re.IGNORECASE | re.DOTALL) is not None
 
 
-def matches(doc, filters):
+def matches(doc, filters, known):
     if isinstance(filters, dict):
         filters = [
             [key, *(value if isinstance(value, list) else ["=", value])]
@@ -597,7 +620,7 @@ def matches(doc, filters):
         if not isinstance(condition, list) or len(condition) not in (3, 4):
             raise FrappeException(417, "ValidationError", f"Invalid filter: {condition}")
         fieldname, op, value = condition[-3:]
-        check_field(fieldname)
+        check_field(fieldname, known)
         test = OPERATORS.get(str(op).lower())
         if test is None:
             raise FrappeException(417, "ValidationError", f"Unsupported operator: {op}")
@@ -606,17 +629,36 @@ def matches(doc, filters):
     return True
 
 
-def check_field(fieldname):
-    if fieldname not in data.outlet_docs()["OUTLET-001"]:
+OUTLET_FIELDS = frozenset(data.outlet_docs()["OUTLET-001"])
+INVOICE_FIELDS = frozenset(
+    {"name", "custom_franchise_outlet", "posting_date", "posting_time", "grand_total",
+     "docstatus", "modified", "creation"}
+)  # fmt: skip
+
+
+def invoice_doc(invoice) -> dict:
+    """A submitted Sales Invoice as the REST API answers it: posting_time as Frappe's
+    str(timedelta), the hour not padded ("9:05:01.123456")."""
+    posted = invoice.posted
+    time_of_day = f"{posted.hour}:{posted:%M:%S}" + (f".{posted:%f}" if posted.microsecond else "")
+    stamp = posted.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return {"name": invoice.name, "custom_franchise_outlet": invoice.outlet,
+            "posting_date": posted.date().isoformat(), "posting_time": time_of_day,
+            "grand_total": float(invoice.grand_total), "docstatus": 1,
+            "modified": stamp, "creation": stamp}  # fmt: skip
+
+
+def check_field(fieldname, known):
+    if fieldname not in known:
         raise FrappeException(417, "DataError", f"Field not permitted in query: {fieldname}")
 
 
-def order(rows, order_by):
+def order(rows, order_by, known):
     rows = sorted(rows, key=lambda doc: doc["name"])
     for clause in reversed([c.strip() for c in str(order_by).split(",") if c.strip()]):
         parts = clause.replace("`", "").split()
         fieldname = parts[0].rsplit(".", 1)[-1]
-        check_field(fieldname)
+        check_field(fieldname, known)
         descending = len(parts) > 1 and parts[1].lower() == "desc"
         rows.sort(key=lambda doc: sort_key(doc.get(fieldname)), reverse=descending)
     return rows
@@ -626,13 +668,13 @@ def sort_key(value):
     return (value is None, 0 if value is None else value)
 
 
-def project(doc, fields):
+def project(doc, fields, known):
     if not isinstance(fields, list):
         raise FrappeException(417, "ValidationError", "fields must be a list")
     if "*" in fields:
         return dict(doc)
     for fieldname in fields:
-        check_field(fieldname)
+        check_field(fieldname, known)
     return {fieldname: doc.get(fieldname) for fieldname in fields}
 
 

@@ -23,6 +23,16 @@
   }
   window.siteClock = clock;
 
+  // Seconds since the site's midnight, now.
+  function siteSeconds() {
+    const parts = new Intl.DateTimeFormat("en-GB", {
+      hour: "numeric", minute: "numeric", second: "numeric", hour12: false,
+      timeZone: document.body.dataset.timeZone,
+    }).formatToParts(new Date());
+    const part = (type) => Number(parts.find((p) => p.type === type).value) % (type === "hour" ? 24 : 60);
+    return part("hour") * 3600 + part("minute") * 60 + part("second");
+  }
+
   let leaving = false; // this tab is already navigating away (e.g. it is the one logging out)
   window.addEventListener("beforeunload", () => (leaving = true));
 
@@ -95,7 +105,28 @@
         day: f.day,
         as_of: f.asOf,
         last_sale: todays(f, lastSale.get(outlet)),
+        ...paceOf(f),
       });
+    }
+
+    // Pace against the same weekday last week, as of now: last week's sales up to this time of
+    // day (the baseline moves with the clock) against today's total, and the hourly curves.
+    function paceOf(f) {
+      if (!f.pace) return { pace: null, pace_hidden: f.paceHidden, hourly: null };
+      const now = siteSeconds();
+      if (!f.pace.last_week_sales) return { pace: { ratio: f.pace.ratio }, hourly: null }; // no money
+      const before = f.pace.last_week_sales.reduce((sum, [s, amount]) => sum + (s <= now ? amount : 0), 0);
+      const hour = Math.floor(now / 3600);
+      let today = 0;
+      const hourly = f.lastWeekByHour.map((lastWeek, h) => {
+        today += f.todayByHour[h];
+        return { hour: h, today: h <= hour ? today : null, last_week: lastWeek };
+      });
+      return {
+        pace: { ratio: before > 0 ? f.total / before - 1 : null, today: f.total, last_week_same_time: before,
+                last_week_day: f.pace.last_week_day },
+        hourly,
+      };
     }
 
     // A sale's time, if it was today's (the feed keeps yesterday's sales until they are trimmed).
@@ -103,10 +134,11 @@
       return timestamp && (!f.day || timestamp.startsWith(f.day)) ? timestamp : null;
     }
 
-    // A sale counted on top of the figures: the total, the count and its items.
+    // A sale counted on top of the figures: the total, the count, its items and its hour.
     function addSale(f, sale) {
       f.invoices += 1;
       if (f.total !== null) f.total += sale.grand_total || 0;
+      if (f.todayByHour) f.todayByHour[hourOf(sale)] += sale.grand_total || 0;
       for (const line of sale.items || []) {
         const row = f.top.find((item) => item.item_name === line.item || item.item_code === line.item);
         if (row) {
@@ -128,11 +160,50 @@
         top: (summary.top_items || []).map((item) => ({ ...item })),
         stale: Boolean(summary.stale),
         asOf: summary.as_of || null,
+        ...paceBase(outlet, summary, figures.get(outlet)),
       };
       for (const event of recent.get(outlet) || []) {
         if (event.event === "live_pos_sale" && compareIds(event.id, f.baseId) > 0) addSale(f, event);
       }
       return f;
+    }
+
+    // Pace as a snapshot gives it; figures without it (the bridge's) keep the one we have.
+    function paceBase(outlet, summary, current) {
+      if (!("pace" in summary) && current) {
+        const keep = { pace: current.pace, paceHidden: current.paceHidden, lastWeekByHour: current.lastWeekByHour };
+        return { ...keep, todayByHour: current.todayByHour && rebase(outlet, current, summary) };
+      }
+      const hourly = summary.hourly || null;
+      const cumulative = (key) => (hourly ? hourly.map((point) => point[key] || 0) : null);
+      const increments = (values) => values && values.map((value, h) => (h ? Math.max(0, value - values[h - 1]) : value));
+      const today = cumulative("today");
+      if (today) for (let h = 1; h < 24; h++) if (hourly[h].today === null) today[h] = today[h - 1];
+      return {
+        pace: summary.pace || null,
+        paceHidden: summary.pace_hidden || null,
+        lastWeekByHour: cumulative("last_week"),
+        todayByHour: increments(today),
+      };
+    }
+
+    function hourOf(sale) {
+      const hour = sale.timestamp ? Number(sale.timestamp.slice(11, 13)) : NaN;
+      return hour >= 0 && hour < 24 ? hour : Math.floor(siteSeconds() / 3600);
+    }
+
+    // Figures without hours (the bridge's record, as of its feed id): the hours keep what they
+    // held up to that id, and what the record adds or mends goes to the current hour.
+    function rebase(outlet, current, summary) {
+      const byHour = current.todayByHour.slice();
+      for (const event of recent.get(outlet) || []) {
+        if (event.event === "live_pos_sale" && compareIds(event.id, summary.feed_id || "0-0") > 0)
+          byHour[hourOf(event)] -= event.grand_total || 0;
+      }
+      const held = byHour.reduce((sum, value) => sum + value, 0);
+      const hour = Math.floor(siteSeconds() / 3600);
+      byHour[hour] += (summary.total_sales ?? held) - held;
+      return byHour.map((value) => Math.max(0, value));
     }
 
     // New figures for an outlet (see above for when they may lower what is shown).
@@ -234,6 +305,8 @@
       } else showState();
     }, STATUS_EVERY_MS);
 
+    setInterval(() => figures.forEach((_, outlet) => draw(outlet)), 60000); // pace moves with the clock
+
     setInterval(() => {
       if (socket.connected && bridgeAlive) return;
       for (const outlet of options.outlets) {
@@ -245,13 +318,25 @@
       socket,
       // Midnight at the site: the new day starts from zero; sales after now count in it.
       startDay(outlet, day) {
-        const f = fromSummary(outlet, { day, feed_id: lastId.get(outlet), total_sales: 0, invoice_count: 0 });
+        const f = fromSummary(outlet, { day, feed_id: lastId.get(outlet), total_sales: 0, invoice_count: 0, pace: null });
         if (figures.get(outlet)?.total === null) f.total = null;
         figures.set(outlet, f);
         draw(outlet);
       },
       snapshot: (outlet, summary) => applySnapshot(outlet, summary, false),
     };
+  };
+
+  // "+12 %" and "+12 % on last Wednesday at this time" for a pace ratio; "—" without one.
+  window.paceText = function paceText(pace, day) {
+    const weekday = day
+      ? new Date(`${day}T12:00:00Z`).toLocaleDateString(document.body.dataset.locale, { weekday: "long", timeZone: "UTC" })
+      : "week";
+    if (!pace || pace.ratio === null || pace.ratio === undefined)
+      return { short: "—", long: `No sales last ${weekday} by this time`, weekday };
+    const percent = Math.round(pace.ratio * 100);
+    const short = `${percent > 0 ? "+" : percent < 0 ? "−" : "±"}${Math.abs(percent)} %`;
+    return { short, long: `${short} on last ${weekday} at this time`, weekday };
   };
 
   // Fetch one outlet's summary as JSON; null when it cannot be had right now.

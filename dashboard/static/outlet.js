@@ -40,6 +40,69 @@
     );
   }
 
+  // Today's cumulative sales by hour against the same weekday last week, as an SVG drawn at the
+  // element's own width (labels stay sharp and whole); every label is set as text.
+  const SVG = "http://www.w3.org/2000/svg";
+  const compact = new Intl.NumberFormat(page.dataset.locale, {
+    style: "currency", currency: page.dataset.currency, notation: "compact", maximumFractionDigits: 1,
+  });
+
+  function svgNode(name, attributes, textValue) {
+    const node = document.createElementNS(SVG, name);
+    for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+    if (textValue !== undefined) node.textContent = textValue;
+    return node;
+  }
+
+  function drawPaceChart(hourly) {
+    const svg = document.getElementById("pace-chart");
+    if (!svg || !hourly) return;
+    const [width, height, pad, foot] = [Math.max(280, svg.clientWidth), 220, 8, 22];
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    const most = Math.max(1, ...hourly.map((p) => Math.max(p.today ?? 0, p.last_week)));
+    const x = (hour) => pad + ((width - 2 * pad) * hour) / 24;
+    const y = (value) => pad + 14 + (height - pad - 14 - foot) * (1 - value / most);
+    const path = (key) =>
+      hourly.filter((p) => p[key] !== null).reduce((d, p) => `${d} L${x(p.hour + 1)},${y(p[key])}`, `M${x(0)},${y(0)}`);
+    const nodes = [];
+    for (const value of [0, most / 2, most]) {
+      nodes.push(svgNode("line", { x1: x(0), x2: x(24), y1: y(value), y2: y(value), class: "grid" }));
+      nodes.push(svgNode("text", { x: x(0), y: y(value) - 3, class: "axis" }, compact.format(value)));
+    }
+    for (const hour of [0, 6, 12, 18]) {
+      nodes.push(svgNode("text", { x: x(hour), y: height - 6, class: "axis" }, `${String(hour).padStart(2, "0")}:00`));
+    }
+    nodes.push(svgNode("path", { d: path("last_week"), class: "curve-last" }));
+    nodes.push(svgNode("path", { d: path("today"), class: "curve-today" }));
+    svg.replaceChildren(...nodes);
+    const known = hourly.filter((p) => p.today !== null);
+    svg.dataset.hours = hourly.length; // for tests and the curious: where the curve ends
+    svg.dataset.todayNow = known.length ? known[known.length - 1].today : 0;
+  }
+
+  function showPace(figures) {
+    const element = document.querySelector('[data-figure="pace"]');
+    if (!element) return;
+    const detail = document.getElementById("pace-detail");
+    if (!figures.pace) {
+      element.textContent = "—";
+      detail.textContent = figures.pace_hidden || "";
+      return;
+    }
+    const pace = window.paceText(figures.pace, figures.day);
+    element.textContent = pace.short;
+    element.dataset.value = figures.pace.ratio ?? "";
+    const { last_week_same_time: byNow, last_week_day: allDay } = figures.pace;
+    const lastWeek = `last ${pace.weekday}: ${money.format(byNow)} by now, ${money.format(allDay)} all day`;
+    const lead = pace.short === "—" ? pace.long : pace.long.slice(pace.short.length).trim();
+    detail.textContent = `${lead} · ${lastWeek}`;
+    const label = document.getElementById("pace-last-label");
+    if (label) label.textContent = `Last ${pace.weekday}`;
+    const summary = document.getElementById("pace-summary");
+    if (summary) summary.textContent = `Today ${money.format(figures.pace.today)} so far; ${lastWeek}.`;
+    drawPaceChart(figures.hourly);
+  }
+
   function text(selector, value) {
     const element = document.querySelector(selector);
     if (element) element.textContent = value;
@@ -58,6 +121,7 @@
     const now = window.siteClock(new Date()); // live: the figures hold every sale until now
     document.querySelectorAll(".as-of").forEach((element) => (element.textContent = `as of ${now}`));
     showTopItems(figures.top_items);
+    showPace(figures);
   }
 
   const feed = document.getElementById("live-feed");

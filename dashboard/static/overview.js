@@ -18,6 +18,14 @@
       cell.textContent = none ? "—" : format.format(figures[field]);
       cell.dataset.value = figures[field];
     }
+    const pace = window.paceText(figures.pace, figures.day);
+    const paceCell = row.querySelector('[data-field="pace"]');
+    paceCell.textContent = pace.short;
+    paceCell.title = figures.pace ? pace.long : figures.pace_hidden || "";
+    if (figures.pace && figures.pace.ratio !== null) row.dataset.pace = String(figures.pace.ratio);
+    else delete row.dataset.pace; // sorts last
+    row.dataset.paceToday = figures.pace ? figures.pace.today : "";
+    row.dataset.paceBefore = figures.pace ? figures.pace.last_week_same_time : "";
     // Frappe's timestamp is already the site's clock time: shown as it is.
     row.dataset.last_sale = figures.last_sale || "";
     row.querySelector('[data-field="last_sale"]').textContent = figures.last_sale ? figures.last_sale.slice(11, 19) : "—";
@@ -48,6 +56,11 @@
       avg_order_value: invoices ? money.format(total / invoices) : "—",
     };
     const values = { total_sales: total, invoice_count: invoices, avg_order_value: invoices ? total / invoices : 0 };
+    // All outlets' pace: their sales so far against theirs last week by now.
+    const paced = known.filter((row) => row.dataset.paceBefore !== "");
+    const before = paced.reduce((sum, row) => sum + Number(row.dataset.paceBefore), 0);
+    const today = paced.reduce((sum, row) => sum + Number(row.dataset.paceToday), 0);
+    cells.pace = window.paceText(before > 0 ? { ratio: today / before - 1 } : null).short;
     const newest = known.map((row) => row.dataset.last_sale).sort().pop();
     cells.last_sale = newest ? newest.slice(11, 19) : "—";
     for (const [field, text] of Object.entries(cells)) {

@@ -31,6 +31,14 @@
       $(id).textContent = none ? "—" : format.format(value);
       if (known) $(id).dataset.value = value;
     }
+    const pace = $("tv-pace");
+    pace.hidden = !day.pace || day.pace.ratio === null || day.pace.ratio === undefined;
+    if (!pace.hidden) {
+      const text = window.paceText(day.pace, day.current);
+      pace.textContent = text.long;
+      pace.dataset.value = day.pace.ratio;
+      pace.classList.toggle("down", day.pace.ratio < 0);
+    }
     const top = $("tv-top");
     top.replaceChildren(
       // The TV shows quantities, so it ranks by them.
@@ -87,6 +95,7 @@
     day.total = figures.total_sales;
     day.avg = figures.avg_order_value;
     day.top = figures.top_items;
+    day.pace = figures.pace; // a customer-facing screen gets the percentage only
     day.asOf = new Date();
     render();
   }
