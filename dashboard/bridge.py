@@ -42,6 +42,7 @@ from .events import KINDS, SALE, BadEvent, check_event, parse_channel_message, p
 from .feed import Feed
 from .frappe import FrappeClient, FrappeError
 from .outlets import Outlets
+from .quiet import QuietWatch
 from .reconcile import Reconciler
 
 log = logging.getLogger("dashboard.bridge")
@@ -122,13 +123,17 @@ class Bridge:
         self.redis_ok = True
         self.listening = False  # to Frappe: the heartbeat says the live feed is live, not just us
         self.next_beat = 0.0
-        self.reconciler = None
+        self.reconciler = self.quiet = None
         if settings.has_service_account:
             cache = SharedCache.for_settings(self.redis, settings)
             outlets = Outlets(self.frappe, cache, settings, self.feed)
             self.reconciler = Reconciler(
                 outlets, self.redis, self.emit, settings.live_reconcile_seconds
             )
+            self.quiet = QuietWatch(
+                self.frappe, cache, self.feed, self.emit, settings.quiet_min_seconds,
+                leading=lambda: self.leading and self.redis_ok and self.zone_known,
+            )  # fmt: skip
 
     def emit(self, event: str, data: dict, room: str) -> None:
         self.emitter.emit(event, data, room=room, namespace="/")
@@ -224,6 +229,7 @@ class Bridge:
                 self.record_latency(sent)
                 if self.reconciler:
                     self.reconciler.after_sale(outlet)
+                    self.quiet.after_sale(outlet)
 
     def reject(self, reason: str) -> None:
         self.count(f"bad:{reason}")
@@ -302,8 +308,10 @@ class Bridge:
     def run(self) -> None:
         if self.reconciler:
             threading.Thread(target=self.reconciler.run, args=(self.stop,), daemon=True).start()
+            threading.Thread(target=self.quiet.run, args=(self.stop,), daemon=True).start()
         else:
-            log.warning("no FRAPPE_API_KEY: screens are not re-read from Frappe after a rush")
+            log.warning("no FRAPPE_API_KEY: screens are not re-read from Frappe after a rush, "
+                        "and no outlet is marked quiet")  # fmt: skip
         if self.settings.frappe_realtime == "socketio":
             source = SocketIOSource(self.settings, self.frappe, self.on_socketio_event)
         else:

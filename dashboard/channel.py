@@ -20,6 +20,13 @@ LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # Server to client: Frappe's figures of today, re-read after a rush (see reconcile.py).
 FIGURES_EVENT = "figures"
 RESYNC_EVENT = "resync"
+# Server to client: an outlet has gone quiet ({"since", "usual_gap_s"}) or is not any more (None).
+QUIET_EVENT = "quiet"
+
+
+def quiet_key(outlet: str) -> str:
+    """The outlet's quiet mark, written by the bridge (quiet.py), read by the web."""
+    return f"quiet:{outlet}"
 
 
 def outlet_room(outlet: str) -> str:

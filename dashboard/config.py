@@ -80,6 +80,8 @@ class Settings:
     # After an outlet's last sale, this long without another before the bridge re-reads its
     # figures from Frappe, for screens to show Frappe's own once a rush is over.
     live_reconcile_seconds: float = 5.0
+    # An outlet is quiet after at least this long without a sale in its usual hours (quiet.py).
+    quiet_min_seconds: float = 900.0
     sockets_per_session: int = 20  # WebSockets one session or display may hold in a web process
     sockets_per_address: int = 200  # ... and one address (a franchise office behind one NAT)
     socket_connect_seconds: float = 5.0  # to complete Socket.IO's CONNECT, or be closed
@@ -159,6 +161,7 @@ def load(environ=None) -> Settings:
         pairing_attempts_per_user=env.rate("PAIRING_ATTEMPTS_PER_USER", "10 per 10 minutes"),
         live_recheck_seconds=env.seconds("LIVE_RECHECK_SECONDS", 180.0),
         live_reconcile_seconds=env.seconds("LIVE_RECONCILE_SECONDS", 5.0),
+        quiet_min_seconds=env.seconds("QUIET_MIN_SECONDS", 900.0, most=86400),
         sockets_per_session=env.integer("SOCKETS_PER_SESSION", 20),
         sockets_per_address=env.integer("SOCKETS_PER_ADDRESS", 200),
         socket_connect_seconds=env.seconds("SOCKET_CONNECT_SECONDS", 5.0),
@@ -202,9 +205,9 @@ class Reader:
     def collecting(self, read, name):
         stand_in = self.STAND_INS.get(name, lambda default: default)
 
-        def read_or_note(variable, *args):
+        def read_or_note(variable, *args, **limits):
             try:
-                return read(variable, *args)
+                return read(variable, *args, **limits)
             except ConfigError as error:
                 self.fail(error)
                 return stand_in(*args)
@@ -253,14 +256,14 @@ class Reader:
             return False
         raise ConfigError(name, f"true or false, got {value!r}")
 
-    def seconds(self, name: str, default: float) -> float:
+    def seconds(self, name: str, default: float, most: float = 600) -> float:
         value = self.optional(name)
         try:
             seconds = float(value) if value else default
         except ValueError:
             seconds = -1
-        if not 0 < seconds <= 600:
-            raise ConfigError(name, f"a number of seconds between 0 and 600, got {value!r}")
+        if not 0 < seconds <= most:
+            raise ConfigError(name, f"a number of seconds between 0 and {most:g}, got {value!r}")
         return seconds
 
     def integer(self, name: str, default: int) -> int:

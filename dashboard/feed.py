@@ -36,6 +36,7 @@ end
 redis.call('EXPIRE', KEYS[3], 172800)
 if ARGV[6] == 'sale' then
   redis.call('HINCRBY', KEYS[3], 'sales', 1)
+  redis.call('HSET', KEYS[3], 'last_sale', ARGV[8])
 elseif ARGV[7] ~= '' then
   if tonumber(ARGV[7]) < tonumber(redis.call('HGET', KEYS[3], 'total')) then
     return 'stale_daily_total'
@@ -83,7 +84,8 @@ class Feed:
             seen, seen_for = f"feed:seen:{outlet}:daily:{event['daily_total']}", DAILY_SEEN_FOR
             total = "" if event["daily_total"] is None else repr(event["daily_total"])
         body = json.dumps(event)
-        midnight = datetime.combine(datetime.now(self.zone).date(), time(), self.zone)
+        now = datetime.now(self.zone)
+        midnight = datetime.combine(now.date(), time(), self.zone)
         entry_id = self.append_script(
             keys=[f"feed:{outlet}", seen, f"feed:today:{outlet}"],
             args=[
@@ -94,6 +96,7 @@ class Feed:
                 midnight.date().isoformat(),
                 "sale" if event["kind"] == SALE else "daily",
                 total,
+                int(now.timestamp() * 1000),
             ],
         )
         if entry_id in (DUPLICATE.encode(), STALE.encode()):
@@ -123,12 +126,29 @@ class Feed:
         return last[0][0].decode() if last else None
 
     def today(self, outlet: str) -> dict:
-        """What the bridge has seen today: sales counted and Frappe's highest daily total."""
-        stored = self.redis.hgetall(f"feed:today:{outlet}")
-        if stored.get(b"date", b"").decode() != datetime.now(self.zone).date().isoformat():
-            return {"sales": 0, "daily_total": None}
-        total = stored.get(b"total", b"0").decode()
-        return {"sales": int(stored.get(b"sales", 0)), "daily_total": float(total)}
+        """What the bridge has seen today: sales counted, Frappe's highest daily total, and
+        when the last sale was stored (epoch seconds)."""
+        return self.todays([outlet])[outlet]
+
+    def todays(self, outlets: list[str]) -> dict[str, dict]:
+        """`today` of several outlets, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for outlet in outlets:
+            pipe.hgetall(f"feed:today:{outlet}")
+        day = datetime.now(self.zone).date().isoformat()
+        answers = zip(outlets, pipe.execute(), strict=True)
+        return {outlet: today_of(stored, day) for outlet, stored in answers}
+
+
+def today_of(stored: dict, day: str) -> dict:
+    if stored.get(b"date", b"").decode() != day:
+        return {"sales": 0, "daily_total": None, "last_sale": None}
+    last_sale = stored.get(b"last_sale")
+    return {
+        "sales": int(stored.get(b"sales", 0)),
+        "daily_total": float(stored.get(b"total", b"0").decode()),
+        "last_sale": int(last_sale) / 1000 if last_sale else None,
+    }
 
 
 def stream_id(value: str) -> tuple[int, int]:

@@ -5,12 +5,14 @@ permission time, that this very user may read that outlet. Permission answers ar
 so one user's grant never serves another.
 """
 
+import json
 import math
 import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from .cache import SharedCache
+from .channel import quiet_key
 from .feed import stream_id
 from .frappe import FrappeError, NotFound, NotPermitted
 from .pace import HIDDEN as PACE_HIDDEN
@@ -97,12 +99,22 @@ class Outlets:
                 DASHBOARD_METHOD, sid=sid, outlet=outlet, period=period
             )
         )  # fmt: skip
-        return self.with_pace(figures, user, sid) if period == "daily" else figures
+        return self.today(figures, user, sid) if period == "daily" else figures
 
     def service_summary(self, outlet: str, label: str, period: str = "daily") -> dict:
         """Figures for a paired display, read with the service account."""
         figures = self.figures(outlet, period, label, self.service_fetch(outlet, period))
-        return self.with_pace(figures, None, None) if period == "daily" else figures
+        return self.today(figures, None, None) if period == "daily" else figures
+
+    def today(self, figures: dict, user: str | None, sid: str | None) -> dict:
+        """Today's figures with their pace and whether the outlet has gone quiet."""
+        return {**self.with_pace(figures, user, sid), "quiet": self.quiet(figures["outlet"])}
+
+    def quiet(self, outlet: str) -> dict | None:
+        """The bridge's mark (quiet.py): {"since", "usual_gap_s"}, or None."""
+        raw = self.cache.redis.get(quiet_key(outlet))
+        mark = json.loads(raw) if raw else None
+        return mark if isinstance(mark, dict) else None
 
     def with_pace(self, figures: dict, user: str | None, sid: str | None) -> dict:
         """Today's figures with their pace against last week; `pace` None and `pace_hidden`

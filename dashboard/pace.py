@@ -45,13 +45,12 @@ class Pace:
         if user and self.redis.exists(refused):
             raise NotPermitted(HIDDEN)
         day = (now - timedelta(days=7)).date()
-        until_midnight = datetime.combine(now.date() + timedelta(days=1), time(), now.tzinfo)
         try:
             return self.cache.get(
                 f"history:{outlet}:{day.isoformat()}",
                 lambda: self.ask(sid, outlet, day),
                 fresh_for=NEVER_STALE,
-                keep_for=lambda _: max(60, int((until_midnight - now).total_seconds())),
+                keep_for=lambda _: seconds_to_midnight(now),
             ).value
         except NotPermitted:
             self.redis.set(refused, 1, ex=int(self.settings.permission_cache_seconds))
@@ -99,6 +98,12 @@ class Pace:
                 for hour in range(24)
             ],
         }
+
+
+def seconds_to_midnight(now: datetime) -> int:
+    """How long what is known of today stays true (a minute at least)."""
+    midnight = datetime.combine(now.date() + timedelta(days=1), time(), now.tzinfo)
+    return max(60, int((midnight - now).total_seconds()))
 
 
 def cumulative(sales: list, hour: int) -> float:

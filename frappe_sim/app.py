@@ -8,7 +8,7 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from flask import Flask, Response, g, request
@@ -432,6 +432,22 @@ def create_app(state: SimState) -> Flask:
         data.USERS[user.name] = replace(user, outlets=frozenset(map(str, outlets)))
         return {"user": user.name, "outlets": sorted(map(str, outlets))}
 
+    def add_history(args):
+        """For tests: committed invoices of one item at past times (no realtime event)."""
+        require_manager()
+        outlet, times = args.get("outlet"), parse_json_arg(args.get("posted"), None)
+        if state.store.outlet_doc(outlet) is None or not isinstance(times, list):
+            raise FrappeException(417, "ValidationError", "outlet and posted are required")
+        try:
+            moments = [datetime.fromisoformat(str(moment)) for moment in times]
+        except ValueError as exc:
+            raise FrappeException(417, "ValidationError", str(exc)) from None
+        for moment in moments:
+            state.store.add_invoice(outlet, [("COFFEE-02", 1)], moment.replace(tzinfo=None))
+        with state.store.lock:
+            state.store.invoices.sort(key=lambda invoice: invoice.posted)
+        return {"added": len(moments)}
+
     def require_manager():
         if g.user.outlets is not None:
             raise FrappeException(403, "PermissionError", "Not permitted")
@@ -457,6 +473,7 @@ def create_app(state: SimState) -> Flask:
         "frappe_sim.set_delay": (set_delay, False, {"POST"}),
         "frappe_sim.set_user_outlets": (set_user_outlets, False, {"POST"}),
         "frappe_sim.set_invoices_readable": (set_invoices_readable, False, {"POST"}),
+        "frappe_sim.add_history": (add_history, False, {"POST"}),
     }
     return app
 

@@ -159,7 +159,7 @@ def test_daily_total_is_kept_beside_the_feed(feed):
         return feed.append({"kind": DAILY, "outlet": "OUTLET-001", "daily_total": total})
 
     assert daily(1234.5)[0] == ACCEPTED
-    assert feed.today("OUTLET-001") == {"sales": 0, "daily_total": 1234.5}
+    assert feed.today("OUTLET-001") == {"sales": 0, "daily_total": 1234.5, "last_sale": None}
     assert daily(1234.5) == (DUPLICATE, None)
 
 

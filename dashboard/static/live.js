@@ -50,7 +50,8 @@
 
   // options: outlets (names), period ("daily" unless said), initial ({outlet: summary} drawn
   // before the socket answers), onFigures(outlet, figures), onSale(sale, live),
-  // refresh(outlet) -> Promise of a summary, badge (element), onNotice(text), onState, onVersion.
+  // refresh(outlet) -> Promise of a summary, badge (element), onNotice(text), onState, onVersion,
+  // onQuiet(outlet, mark or null, wentQuiet: it went quiet just now, live).
   //
   // The figures on every screen are kept here, once: Frappe's figures as of a feed id, plus the
   // sales seen after that id. Frappe's `daily_sales_update` is not used for them: a real Frappe
@@ -63,6 +64,7 @@
     const recent = new Map(); // outlet -> the events seen lately, oldest first
     const figures = new Map(); // outlet -> {day, baseId, total, invoices, top, stale, asOf}
     const lastSale = new Map(); // outlet -> the newest sale's timestamp (Frappe's, site time)
+    const quiet = new Map(); // outlet -> the bridge's quiet mark, while it stands
     const badge = options.badge;
     let lastEventAt = null;
     let bridgeAlive = true;
@@ -206,9 +208,20 @@
       return byHour.map((value) => Math.max(0, value));
     }
 
+    // An outlet's quiet mark: {since, usual_gap_s}, or null once a sale came.
+    function showQuiet(outlet, mark, live) {
+      if (!options.outlets.includes(outlet) || !options.onQuiet) return;
+      const valid = mark && typeof mark.since === "string" && Number.isFinite(mark.usual_gap_s);
+      const wentQuiet = live && valid && !quiet.has(outlet);
+      if (valid) quiet.set(outlet, mark);
+      else quiet.delete(outlet);
+      options.onQuiet(outlet, valid ? mark : null, wentQuiet);
+    }
+
     // New figures for an outlet (see above for when they may lower what is shown).
     function applySnapshot(outlet, summary, final) {
       if (!summary || (summary.period && summary.period !== period)) return;
+      if ("quiet" in summary) showQuiet(outlet, summary.quiet, false);
       const current = figures.get(outlet);
       if (current && current.day && summary.day && summary.day < current.day) return; // yesterday's
       const next = fromSummary(outlet, summary);
@@ -285,6 +298,7 @@
     socket.on("daily_sales_update", (event) => accept(event, true));
     socket.on("figures", (summary) => summary && applySnapshot(summary.outlet, summary, true));
     socket.on("resync", (message) => subscribe(message.outlet));
+    socket.on("quiet", (message) => message && showQuiet(message.outlet, message.quiet, true));
     socket.on("forbidden", (message) => options.onNotice(`You no longer have access to ${message.outlet}.`));
     socket.on("display_revoked", () => signedOut("unpaired"));
     socket.on("session_expired", (message) => {

@@ -163,5 +163,12 @@
     refresh: () => window.fetchSummary(page.dataset.summaryUrl),
     onFigures: (_outlet, figures) => showFigures(figures),
     onSale: addSale,
+    onQuiet(_outlet, mark, wentQuiet) {
+      const notice = document.getElementById("quiet-notice");
+      notice.hidden = !mark;
+      notice.textContent = mark ? window.quietText(mark) : "";
+      const label = document.querySelector('[data-testid="outlet-name"]').textContent;
+      if (wentQuiet) window.quietAlert(label, outlet, mark);
+    },
   });
 })();

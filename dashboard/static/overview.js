@@ -38,6 +38,14 @@
     badge: document.getElementById("live-badge"),
     onNotice: (message) => (document.getElementById("live-notice").textContent = message),
     refresh: (outlet) => window.fetchSummary(byOutlet.get(outlet).dataset.summaryUrl),
+    onQuiet(outlet, mark, wentQuiet) {
+      const row = byOutlet.get(outlet);
+      const cell = row.querySelector('[data-field="quiet"]');
+      cell.hidden = !mark;
+      cell.textContent = mark ? window.quietText(mark) : "";
+      row.classList.toggle("quiet", Boolean(mark));
+      if (wentQuiet) window.quietAlert(row.dataset.label, outlet, mark);
+    },
     onFigures(outlet, figures) {
       show(byOutlet.get(outlet), figures);
       showTotals();
