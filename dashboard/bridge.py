@@ -122,6 +122,7 @@ class Bridge:
         self.logged_reasons: set[str] = set()
         self.redis_ok = True
         self.listening = False  # to Frappe: the heartbeat says the live feed is live, not just us
+        self.listening_since = 0.0  # epoch seconds
         self.next_beat = 0.0
         self.reconciler = self.quiet = None
         if settings.has_service_account:
@@ -132,7 +133,9 @@ class Bridge:
             )
             self.quiet = QuietWatch(
                 self.frappe, cache, self.feed, self.emit, settings.quiet_min_seconds,
-                leading=lambda: self.leading and self.redis_ok and self.zone_known,
+                leading=lambda: self.leading and self.listening and self.redis_ok
+                and self.zone_known,
+                heard_since=lambda: self.listening_since,
             )  # fmt: skip
 
     def emit(self, event: str, data: dict, room: str) -> None:
@@ -324,7 +327,7 @@ class Bridge:
         while not self.stop.is_set():
             try:
                 source.connect()
-                self.listening = True
+                self.listening, self.listening_since = True, time.time()
                 backoff.reset()
                 self.resync_all(f"the bridge (re)connected to {source.name}")
                 while not self.stop.is_set() and source.pump(timeout=0.5):

@@ -5,8 +5,9 @@ What is usual comes from the last four same weekdays: once per outlet per day th
 Frappe for those days' Sales Invoice times (service account) and keeps, for each hour, the
 median gap between sales that lasted into it. An hour is usual when the outlet sold in it on at
 least two of those days; outside usual hours nothing is flagged. Within them, an outlet is quiet
-when its last sale (or the start of today's usual stretch) is further back than 3 × that median
-and at least QUIET_MIN_SECONDS. The mark lives in our Redis for the web to read, is pushed to
+when its last sale (or the start of today's usual stretch, or of the bridge's listening: a sale
+it never heard is no silence) is further back than 3 × that median and at least
+QUIET_MIN_SECONDS. The mark lives in our Redis for the web to read, is pushed to
 the outlet's room, and the next sale clears it at once.
 """
 
@@ -58,8 +59,9 @@ def usual_gaps(days: list[list[int]]) -> list[float | None]:
     ]
 
 
-def quiet_at(gaps: list, last_sale: datetime | None, now: datetime, min_seconds: float):
-    """The mark `{"since", "usual_gap_s"}` when the outlet is quiet at `now`, else None."""
+def quiet_at(gaps: list, last_heard: datetime | None, now: datetime, min_seconds: float):
+    """The mark `{"since", "usual_gap_s"}` when the outlet is quiet at `now`, else None;
+    `last_heard` is its last sale, or when the bridge began to listen if that is later."""
     gap = gaps[now.hour]
     if gap is None:
         return None
@@ -67,19 +69,20 @@ def quiet_at(gaps: list, last_sale: datetime | None, now: datetime, min_seconds:
     while opened > 0 and gaps[opened - 1] is not None:
         opened -= 1
     since = now.replace(hour=opened, minute=0, second=0, microsecond=0)
-    if last_sale is not None and last_sale > since:
-        since = last_sale
+    if last_heard is not None and last_heard > since:
+        since = last_heard
     if (now - since).total_seconds() <= max(GAP_FACTOR * gap, min_seconds):
         return None
     return {"since": since.replace(microsecond=0).isoformat(), "usual_gap_s": round(gap)}
 
 
 class QuietWatch:
-    def __init__(self, frappe, cache, feed, emit, min_seconds: float, leading):
+    def __init__(self, frappe, cache, feed, emit, min_seconds: float, leading, heard_since):
         self.frappe, self.cache, self.feed, self.emit = frappe, cache, feed, emit
         self.redis = cache.redis
         self.min_seconds = min_seconds
         self.leading = leading  # only the bridge that sends events marks outlets
+        self.heard_since = heard_since  # when it began to listen to Frappe (epoch seconds)
         self.lock = threading.Lock()
         self.marks: dict[str, tuple[dict, float]] = {}  # outlet -> (mark, when renewed)
         self.sold_at: dict[str, float] = {}  # outlet -> when the bridge last stored a sale
@@ -99,9 +102,10 @@ class QuietWatch:
                 log.exception("quiet check failed")
 
     def check(self) -> None:
-        if not self.leading():
+        if not self.leading():  # standing by, or deaf to Frappe: no longer ours to say
             with self.lock:
-                self.marks.clear()  # a new leader starts afresh
+                for outlet in list(self.marks):
+                    self.clear(outlet)
             return
         checked_at = time.time()
         now = datetime.now(self.feed.zone)
@@ -110,9 +114,9 @@ class QuietWatch:
         budget = [LEARN_PER_CHECK]
         for outlet in outlets:
             gaps = self.gaps_of(outlet, now.date(), budget)
-            last = todays[outlet]["last_sale"]
-            last_sale = datetime.fromtimestamp(last, self.feed.zone) if last else None
-            mark = quiet_at(gaps, last_sale, now, self.min_seconds) if gaps else None
+            last = max(todays[outlet]["last_sale"] or 0.0, self.heard_since())
+            last_heard = datetime.fromtimestamp(last, self.feed.zone)
+            mark = quiet_at(gaps, last_heard, now, self.min_seconds) if gaps else None
             self.show(outlet, mark, checked_at)
 
     def after_sale(self, outlet: str) -> None:

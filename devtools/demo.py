@@ -18,6 +18,7 @@ from .redis_server import free_port, start_redis
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 SITE = "demo.localhost"
+SILENT_OUTLET = "Station Road Express"  # trades at every hour, but not today: it goes quiet
 
 
 def redis_servers(env: dict) -> list[subprocess.Popen]:
@@ -39,6 +40,7 @@ def procfile(web_port: int, frappe_port: int, env: dict) -> str:
     lines["frappe"] = (
         f"{python} -m frappe_sim --host 127.0.0.1 --port {frappe_port} --site {SITE}"
         f" --redis-url {env['FRAPPE_REDIS_URL']} --sales-per-minute 12"
+        f" --silent-outlet {shlex.quote(SILENT_OUTLET)}"
     )
     lines["web"] = (
         f"{shlex.quote(str(Path(sys.executable).parent / 'gunicorn'))} -k gevent -w 1"
@@ -71,6 +73,8 @@ def main() -> int:
         "FRAPPE_API_SECRET": "demo_api_secret",
         "FRAPPE_BRIDGE_USER": "Administrator",
         "FRAPPE_BRIDGE_PASSWORD": "admin",
+        # The station kiosk, which trades at every hour, goes quiet a few minutes in.
+        "QUIET_MIN_SECONDS": "120",
         "PYTHONUNBUFFERED": "1",
         # Eventlet and gunicorn's eventlet worker announce their deprecation at every start.
         "PYTHONWARNINGS": "ignore",

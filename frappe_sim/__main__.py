@@ -35,6 +35,10 @@ def parse_args(argv=None):
         "--extra-outlets", type=int, default=0, help="add N active outlets BENCH-0000... for loads"
     )
     parser.add_argument(
+        "--silent-outlet", action="append", default=[],
+        help="busy at every hour on past same weekdays, no generated sales today (it goes quiet)",
+    )  # fmt: skip
+    parser.add_argument(
         "--hostile-names", action="store_true", help="markup and script in labels, for tests"
     )
     parser.add_argument(
@@ -49,9 +53,11 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def generate_sales(state: SimState, per_minute: float, seed: int, stop: threading.Event):
+def generate_sales(state, per_minute: float, seed: int, silent: list, stop: threading.Event):
     rng = random.Random(seed)
-    active = [n for n, doc in state.store.outlets.items() if doc["status"] == "Active"]
+    active = [
+        n for n, doc in state.store.outlets.items() if doc["status"] == "Active" and n not in silent
+    ]
     while not stop.wait(rng.expovariate(per_minute / 60.0)):
         outlet = rng.choice(active)
         invoice = record_sale(state, outlet, data.random_basket(rng), "Administrator")
@@ -63,7 +69,12 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
     state = SimState(
-        store=data.build_store(args.seed, args.time_zone, extra_outlets=args.extra_outlets),
+        store=data.build_store(
+            args.seed,
+            args.time_zone,
+            extra_outlets=args.extra_outlets,
+            silent=tuple(args.silent_outlet),
+        ),  # fmt: skip
         site=args.site,
         publisher=Publisher(args.redis_url, args.site),
         session_expiry=args.session_expiry,
@@ -81,7 +92,7 @@ def main(argv=None):
     if args.sales_per_minute > 0:
         threading.Thread(
             target=generate_sales,
-            args=(state, args.sales_per_minute, args.seed, stop),
+            args=(state, args.sales_per_minute, args.seed, args.silent_outlet, stop),
             daemon=True,
         ).start()
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())

@@ -307,10 +307,13 @@ def random_basket(rng: random.Random) -> list:
     return [(code, rng.choice((1, 1, 1, 2, 2, 3))) for code in codes]
 
 
-def build_store(seed: int, time_zone: str, days: int = 60, extra_outlets: int = 0) -> Store:
+def build_store(
+    seed: int, time_zone: str, days: int = 60, extra_outlets: int = 0, silent: tuple = ()
+) -> Store:
     """The demo site with `days` days of history up to now, the same for the same seed and day.
 
-    `extra_outlets` adds active outlets without history (BENCH-0000...), for load tests.
+    `extra_outlets` adds active outlets without history (BENCH-0000...), for load tests;
+    `silent` outlets are busy all day on past same weekdays (add_busy_weekdays).
     """
     store = Store(time_zone=ZoneInfo(time_zone), outlets=outlet_docs())
     template = store.outlets["OUTLET-001"]
@@ -335,5 +338,20 @@ def build_store(seed: int, time_zone: str, days: int = 60, extra_outlets: int = 
                 basket = random_basket(rng)
                 if posted <= now:
                     store.add_invoice(outlet, basket, posted)
+    for outlet in silent:
+        add_busy_weekdays(store, outlet, random.Random(f"{seed}:{outlet}"))
     store.invoices.sort(key=lambda i: i.posted)
     return store
+
+
+DAY = timedelta(days=1)
+
+
+def add_busy_weekdays(store: Store, outlet: str, rng: random.Random) -> None:
+    """A cup of chai about every two minutes, day and night, on the last four same weekdays:
+    an outlet that usually trades at any hour (a station kiosk), for the demo's quiet mark."""
+    today = datetime.combine(store.today(), datetime.min.time())
+    for week in range(1, 5):
+        moment = start = today - timedelta(weeks=week)
+        while (moment := moment + timedelta(seconds=rng.expovariate(1 / 120))) < start + DAY:
+            store.add_invoice(outlet, [("TEA-01", 1)], moment)

@@ -1,6 +1,7 @@
 """Quiet outlets: learned from the last four same weekdays of the demo Frappe's invoices, marked
 by the bridge, shown and pushed only to those who may read the outlet, cleared by the next sale."""
 
+import contextlib
 import time
 from datetime import datetime, timedelta
 from datetime import time as clock
@@ -82,31 +83,34 @@ def quiet_site(tmp_path_factory):
     of this weekday for TRADING and twelve hours away for ELSEWHERE, and a stack on it whose
     bridge marks outlets quiet after 1 s at least (3 × GAP here)."""
     tmp = tmp_path_factory.mktemp("quiet")
-    port = free_port()
-    realtime = start_redis(port, tmp / "frappe-redis")
-    frappe_redis = f"redis://127.0.0.1:{port}/0"
-    frappe_url, frappe = start_frappe_sim(frappe_redis, "--extra-outlets", "2")
-    frappe_http = FrappeHTTP(frappe_url)
-    now = datetime.now(ZONE).replace(tzinfo=None)
-    away = clock((now.hour + 12) % 24, 30)
-    for week in range(1, 5):
-        day = now - timedelta(weeks=week)
-        late = datetime.combine(day.date(), away)
-        steps = [timedelta(seconds=s) for s in range(0, 1200, GAP)]
-        add_history(frappe_http, TRADING, [day - timedelta(minutes=10) + step for step in steps])
-        add_history(frappe_http, ELSEWHERE, [late + step for step in steps])
-    answer = frappe_http.as_service(
-        "POST", "/api/method/frappe_sim.set_user_outlets",
-        json={"user": "manager2@example.com", "outlets": [TRADING, ELSEWHERE, "OUTLET-002"]},
-    )  # fmt: skip
-    assert answer.status_code == 200, answer.text
-    stack = Stack(tmp / "stack", frappe_url, frappe_redis,
-                  bridge_settings={"QUIET_MIN_SECONDS": "1"}).start()  # fmt: skip
-    stack.frappe_http = frappe_http
-    yield stack
-    stack.close()
-    stop(frappe)
-    stop(realtime)
+    with contextlib.ExitStack() as cleanup:  # a setup that fails leaves nothing running
+        port = free_port()
+        cleanup.callback(stop, start_redis(port, tmp / "frappe-redis"))
+        frappe_redis = f"redis://127.0.0.1:{port}/0"
+        frappe_url, frappe = start_frappe_sim(frappe_redis, "--extra-outlets", "2")
+        cleanup.callback(stop, frappe)
+        frappe_http = FrappeHTTP(frappe_url)
+        now = datetime.now(ZONE).replace(tzinfo=None)
+        away = clock((now.hour + 12) % 24, 30)
+        for week in range(1, 5):
+            day = now - timedelta(weeks=week)
+            late = datetime.combine(day.date(), away)
+            steps = [timedelta(seconds=s) for s in range(0, 1200, GAP)]
+            add_history(
+                frappe_http, TRADING, [day - timedelta(minutes=10) + step for step in steps]
+            )
+            add_history(frappe_http, ELSEWHERE, [late + step for step in steps])
+        answer = frappe_http.as_service(
+            "POST", "/api/method/frappe_sim.set_user_outlets",
+            json={"user": "manager2@example.com", "outlets": [TRADING, ELSEWHERE, "OUTLET-002"]},
+        )  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        stack = Stack(tmp / "stack", frappe_url, frappe_redis,
+                      bridge_settings={"QUIET_MIN_SECONDS": "1"})  # fmt: skip
+        cleanup.callback(stack.close)
+        stack.start()
+        stack.frappe_http = frappe_http
+        yield stack
 
 
 def add_history(frappe_http, outlet, moments):
