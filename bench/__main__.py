@@ -2,15 +2,17 @@
 
 import argparse
 import json
+import tempfile
 import time
+from pathlib import Path
 
-from . import fanout, pages, storm
+from . import fanout, pace, pages, storm
 from .harness import machine, save
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("scenarios", nargs="*", default=["fanout", "storm", "pages"])
+    parser.add_argument("scenarios", nargs="*", default=["fanout", "storm", "pages", "pace"])
     parser.add_argument("--clients", type=int, default=5000)
     parser.add_argument("--rooms", type=int, default=500)
     parser.add_argument("--rate", type=float, default=200.0, help="events per second")
@@ -25,6 +27,7 @@ def main() -> None:
     parser.add_argument("--page-seconds", type=int, default=10)
     parser.add_argument("--think-ms", type=int, default=1000,
                         help="pages: a thinking user's pause between requests")  # fmt: skip
+    parser.add_argument("--pace-outlets", type=int, default=500)
     parser.add_argument("--server", default="gevent", help="async mode for storm and pages")
     parser.add_argument("--web-processes", type=int, default=1,
                         help="web processes on one Redis, behind nginx")  # fmt: skip
@@ -75,6 +78,12 @@ def main() -> None:
             f"({args.server} {where}); median (min–max) of {args.runs} runs"
         )
         report(pages, table, title)
+    if "pace" in args.scenarios:
+        with tempfile.TemporaryDirectory() as tmp:
+            table = pace.scenario(args.pace_outlets, Path(tmp))
+        title = (f"Pace and quiet marks: what {args.pace_outlets} outlets cost Frappe in a day "
+                 "(gevent)")  # fmt: skip
+        report(pace, table, title)
 
 
 if __name__ == "__main__":

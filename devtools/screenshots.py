@@ -1,8 +1,9 @@
 """`python -m devtools.screenshots`: retake the README's screenshots from a running `make demo`.
 
 Pages are opened first, then a few POS sales are submitted to the demo Frappe, so the pictures
-show sales that arrived live. Map tiles come from the internet, which the demo may not reach:
-the locator's are replaced by a plain local stand-in (a light square with a grid).
+show sales that arrived live; the overview waits for the demo's quiet outlet to be marked. Map
+tiles come from the internet, which the demo may not reach: the locator's are replaced by a
+plain local stand-in (a light square with a grid).
 """
 
 import sys
@@ -81,7 +82,9 @@ def main() -> int:
         tv.screenshot(path=str(DOCS / "tv.png"))
         desktop.goto(WEB + "/")
         expect(desktop.locator("td[data-field=total_sales] .loading")).to_have_count(0)
-        desktop.screenshot(path=str(DOCS / "overview.png"))
+        print("waiting for Station Road Express to go quiet (a few minutes after the demo starts)")
+        expect(desktop.locator(".quiet-mark").first).to_be_visible(timeout=600_000)
+        desktop.screenshot(path=str(DOCS / "overview.png"), full_page=True)
         expect(phone.locator("td[data-field=total_sales] .loading")).to_have_count(0)
         phone.screenshot(path=str(DOCS / "phone.png"))
         public = browser.new_context(viewport={"width": 1366, "height": 800}).new_page()

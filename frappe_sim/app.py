@@ -114,6 +114,8 @@ def create_app(state: SimState) -> Flask:
         if request.path.startswith("/api/") and "frappe_sim." not in request.path:
             with state.lock:
                 state.calls[f"{request.method} {request.path}"] += 1
+                if request.headers.get("Authorization", "").startswith("token "):
+                    state.calls[f"{request.method} {request.path} (token)"] += 1  # API keys
                 if "outlet" in request.args:  # and per outlet (and period), for the figures
                     per_outlet = f"{request.method} {request.path}?outlet={request.args['outlet']}"
                     state.calls[per_outlet] += 1

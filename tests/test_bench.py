@@ -1,6 +1,6 @@
 """The benchmark harness cannot rot: scenario 1 at a tiny size, against the real stack."""
 
-from bench import fanout
+from bench import fanout, pace
 
 
 def test_fanout_smoke():
@@ -13,3 +13,11 @@ def test_fanout_smoke():
     # The broadcast baseline sends every client every outlet's sales: the leak, measured.
     assert broadcast["delivered"] == 20 * 40 and broadcast["misrouted"] == 20 * 32
     assert "| eventlet |" in fanout.markdown(table, "smoke")
+
+
+def test_pace_and_quiet_ask_frappe_once_per_outlet(tmp_path):
+    table = pace.one_run(outlets=5, tmp=tmp_path, rounds=2, browsers=2)
+    assert table["summaries"] == table["with_pace"] == 5 * 2 * 2
+    assert table["pace_calls"] == 5  # however many people and views
+    assert table["quiet_calls"] == table["site_outlets"]  # the bridge: each outlet of the site
+    assert "| 5 |" in pace.markdown(table, "smoke")
