@@ -156,9 +156,10 @@ class QuietWatch:
     def outlet_names(self) -> list[str]:
         if time.monotonic() - self.outlets_at >= OUTLETS_EVERY:
             rows = self.frappe.get_list(
-                "Franchise Outlet", fields=["name"], limit=0, as_service=True
+                "Franchise Outlet", fields=["name", "status"], limit=0, as_service=True
             )
-            names = (row.get("name") for row in rows)
+            # A suspended or closed outlet sells nothing, as it should: it is never quiet.
+            names = (row.get("name") for row in rows if row.get("status") == "Active")
             self.outlets = [n for n in names if isinstance(n, str) and valid_outlet_name(n)]
             self.outlets_at = time.monotonic()
         return self.outlets

@@ -83,7 +83,7 @@ def main() -> int:
         desktop.goto(WEB + "/")
         expect(desktop.locator("td[data-field=total_sales] .loading")).to_have_count(0)
         print("waiting for Station Road Express to go quiet (a few minutes after the demo starts)")
-        expect(desktop.locator(".quiet-mark").first).to_be_visible(timeout=600_000)
+        expect(desktop.locator(".quiet-mark:not([hidden])").first).to_be_visible(timeout=600_000)
         desktop.screenshot(path=str(DOCS / "overview.png"), full_page=True)
         expect(phone.locator("td[data-field=total_sales] .loading")).to_have_count(0)
         phone.screenshot(path=str(DOCS / "phone.png"))
