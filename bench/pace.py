@@ -20,7 +20,7 @@ INVOICES = "GET /api/resource/Sales Invoice"
 FIGURES = "GET /api/method/franchise_management.api.get_outlet_dashboard_data"
 
 
-def one_run(outlets: int, tmp, rounds: int = 3, browsers: int = 4) -> dict:
+def scenario(outlets: int, tmp, rounds: int = 3, browsers: int = 4) -> dict:
     with Stack("gevent", tmp, outlets=outlets) as stack:
         cookies = [login_cookie(stack.web_url) for _ in range(browsers // 2)] * 2
         names = [f"BENCH-{i:04d}" for i in range(outlets)]
@@ -55,10 +55,6 @@ def one_run(outlets: int, tmp, rounds: int = 3, browsers: int = 4) -> dict:
             "quiet_calls": by_bridge,
             "figures_calls": calls.get(FIGURES, 0),
         }
-
-
-def scenario(outlets: int, tmp) -> dict:
-    return one_run(outlets, tmp)
 
 
 def markdown(table: dict, title: str) -> str:

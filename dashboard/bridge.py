@@ -232,6 +232,7 @@ class Bridge:
                 self.record_latency(sent)
                 if self.reconciler:
                     self.reconciler.after_sale(outlet)
+                if self.quiet:
                     self.quiet.after_sale(outlet)
 
     def reject(self, reason: str) -> None:
@@ -309,9 +310,9 @@ class Bridge:
     # -- sources ------------------------------------------------------------------------------
 
     def run(self) -> None:
-        if self.reconciler:
-            threading.Thread(target=self.reconciler.run, args=(self.stop,), daemon=True).start()
-            threading.Thread(target=self.quiet.run, args=(self.stop,), daemon=True).start()
+        if self.reconciler:  # and the quiet watch: both need the service account
+            for task in (self.reconciler.run, self.quiet.run):
+                threading.Thread(target=task, args=(self.stop,), daemon=True).start()
         else:
             log.warning("no FRAPPE_API_KEY: screens are not re-read from Frappe after a rush, "
                         "and no outlet is marked quiet")  # fmt: skip

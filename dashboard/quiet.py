@@ -111,9 +111,9 @@ class QuietWatch:
         now = datetime.now(self.feed.zone)
         outlets = self.outlet_names()
         todays = self.feed.todays(outlets)
-        budget = [LEARN_PER_CHECK]
+        self.learn_some(outlets, now.date())
         for outlet in outlets:
-            gaps = self.gaps_of(outlet, now.date(), budget)
+            gaps = self.known(outlet, now.date())
             last = max(todays[outlet]["last_sale"] or 0.0, self.heard_since())
             last_heard = datetime.fromtimestamp(last, self.feed.zone)
             mark = quiet_at(gaps, last_heard, now, self.min_seconds) if gaps else None
@@ -164,35 +164,35 @@ class QuietWatch:
             self.outlets_at = time.monotonic()
         return self.outlets
 
-    def gaps_of(self, outlet: str, day: date, budget: list) -> list | None:
-        """The outlet's usual gaps for `day`'s weekday; None until they are learned (at most
-        budget[0] more Frappe calls in this check)."""
+    def known(self, outlet: str, day: date) -> list | None:
+        """The outlet's usual gaps for `day`'s weekday, once learned."""
         known = self.gaps.get(outlet)
-        if known and known[0] == day:
-            return known[1]
+        return known[1] if known and known[0] == day else None
+
+    def learn_some(self, outlets: list[str], day: date) -> None:
+        """Learn the usual gaps of up to LEARN_PER_CHECK outlets not known yet."""
         now = time.monotonic()
-        if budget[0] <= 0 or now < max(self.retry_at.get(outlet, 0.0), self.refused_until):
-            return None
-        budget[0] -= 1
-        try:
-            gaps = self.cache.get(
-                f"usual:{outlet}:{day.isoformat()}",
-                lambda: self.learn(outlet, day),
-                fresh_for=NEVER_STALE,
-                keep_for=lambda _: seconds_to_midnight(datetime.now(self.feed.zone)),
-            ).value
-        except NotPermitted:
-            if self.refused_until < now:
+        if now < self.refused_until:
+            return
+        due = [o for o in outlets if self.known(o, day) is None and now >= self.retry_at.get(o, 0)]
+        for outlet in due[:LEARN_PER_CHECK]:
+            try:
+                gaps = self.cache.get(
+                    f"usual:{outlet}:{day.isoformat()}",
+                    lambda outlet=outlet: self.learn(outlet, day),
+                    fresh_for=NEVER_STALE,
+                    keep_for=lambda _: seconds_to_midnight(datetime.now(self.feed.zone)),
+                ).value
+            except NotPermitted:
                 log.warning("Frappe does not let the service account read Sales Invoices: "
                             "no outlet is marked quiet")  # fmt: skip
-            self.refused_until = now + RETRY_REFUSED
-            return None
-        except FrappeError as exc:
-            log.info("could not learn %s's usual hours yet: %s", outlet, exc)
-            self.retry_at[outlet] = now + RETRY_LEARNING
-            return None
-        self.gaps[outlet] = (day, gaps)
-        return gaps
+                self.refused_until = now + RETRY_REFUSED
+                return
+            except FrappeError as exc:
+                log.info("could not learn %s's usual hours yet: %s", outlet, exc)
+                self.retry_at[outlet] = now + RETRY_LEARNING
+                continue
+            self.gaps[outlet] = (day, gaps)
 
     def learn(self, outlet: str, day: date) -> list:
         days = [str(day - timedelta(weeks=week)) for week in range(1, WEEKS + 1)]

@@ -16,7 +16,7 @@ def test_fanout_smoke():
 
 
 def test_pace_and_quiet_ask_frappe_once_per_outlet(tmp_path):
-    table = pace.one_run(outlets=5, tmp=tmp_path, rounds=2, browsers=2)
+    table = pace.scenario(outlets=5, tmp=tmp_path, rounds=2, browsers=2)
     assert table["summaries"] == table["with_pace"] == 5 * 2 * 2
     assert table["pace_calls"] == 5  # however many people and views
     assert table["quiet_calls"] == table["site_outlets"]  # the bridge: each outlet of the site

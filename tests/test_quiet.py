@@ -3,6 +3,7 @@ by the bridge, shown and pushed only to those who may read the outlet, cleared b
 
 import contextlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from datetime import time as clock
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from devtools.redis_server import free_port, start_redis
 
 from .conftest import FrappeHTTP, Stack, start_frappe_sim, stop, web_login
 from .test_browser import log_in
-from .test_live import LiveClient, submit_sale
+from .test_live import LiveClient, sale_of, submit_sale
 from .test_screens import axe_problems
 
 ZONE = ZoneInfo("Asia/Kolkata")  # the demo Frappe's
@@ -175,6 +176,31 @@ def test_an_outlet_that_trades_now_goes_quiet_and_the_next_sale_clears_it(quiet_
     finally:
         watcher.close()
         other.close()
+
+
+def test_a_rush_of_sales_clears_the_mark_and_none_comes_back_before_the_last(quiet_site):
+    web = quiet_site.web_url
+    manager2 = web_login(web, "manager2@example.com", "manager2")
+    wait_until(lambda: summary(manager2, web, TRADING).json()["quiet"], 30, f"{TRADING} quiet")
+    watcher = LiveClient(web, manager2)
+    try:
+        watcher.subscribe(TRADING)
+        with ThreadPoolExecutor(20) as pool:  # 40 tills at once, each checked against the mark
+            invoices = list(pool.map(lambda _: submit_sale(quiet_site.frappe_http, TRADING),
+                                     range(40)))  # fmt: skip
+        sales = [watcher.wait_for(sale_of(invoice), timeout=10)[1] for invoice in invoices]
+        watcher.wait_for(lambda e, d: e == "quiet" and d["quiet"] is None, timeout=2.0)
+        watcher.wait_for(lambda e, d: e == "quiet" and d["quiet"], timeout=20)  # quiet again
+        last = max(datetime.fromisoformat(sale["timestamp"]) for sale in sales)
+        marks = [d["quiet"] for d in watcher.events_named("quiet") if d["quiet"]]
+        # No check that ran during the rush put a mark back: each counts from the last sale.
+        assert all(
+            datetime.fromisoformat(m["since"]).replace(tzinfo=None)
+            >= last.replace(microsecond=0) - timedelta(seconds=1)
+            for m in marks
+        ), (marks, last)
+    finally:
+        watcher.close()
 
 
 RECORD_NOTIFICATIONS = """

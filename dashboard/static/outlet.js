@@ -164,9 +164,7 @@
     onFigures: (_outlet, figures) => showFigures(figures),
     onSale: addSale,
     onQuiet(_outlet, mark, wentQuiet) {
-      const notice = document.getElementById("quiet-notice");
-      notice.hidden = !mark;
-      notice.textContent = mark ? window.quietText(mark) : "";
+      window.showQuietMark(document.getElementById("quiet-notice"), mark);
       const label = document.querySelector('[data-testid="outlet-name"]').textContent;
       if (wentQuiet) window.quietAlert(label, outlet, mark);
     },

@@ -40,9 +40,7 @@
     refresh: (outlet) => window.fetchSummary(byOutlet.get(outlet).dataset.summaryUrl),
     onQuiet(outlet, mark, wentQuiet) {
       const row = byOutlet.get(outlet);
-      const cell = row.querySelector('[data-field="quiet"]');
-      cell.hidden = !mark;
-      cell.textContent = mark ? window.quietText(mark) : "";
+      window.showQuietMark(row.querySelector('[data-field="quiet"]'), mark);
       row.classList.toggle("quiet", Boolean(mark));
       if (wentQuiet) window.quietAlert(row.dataset.label, outlet, mark);
     },

@@ -14,6 +14,12 @@
   // The mark's time is the site's clock already, as every time on the page.
   window.quietText = (mark) => `Quiet since ${mark.since.slice(11, 16)} — usually a sale every ${gapText(mark.usual_gap_s)}`;
 
+  // Show `mark` in `element`, or hide it once the outlet sold again.
+  window.showQuietMark = function showQuietMark(element, mark) {
+    element.hidden = !mark;
+    element.textContent = mark ? window.quietText(mark) : "";
+  };
+
   function enabled() {
     return supported && Notification.permission === "granted" && localStorage.getItem(KEY) === "on";
   }
