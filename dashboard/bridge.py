@@ -124,6 +124,7 @@ class Bridge:
         self.listening = False  # to Frappe: the heartbeat says the live feed is live, not just us
         self.listening_since = 0.0  # epoch seconds
         self.next_beat = 0.0
+        self.resync_at = None  # a second resync after our Redis came back (tick)
         self.reconciler = self.quiet = None
         if settings.has_service_account:
             cache = SharedCache.for_settings(self.redis, settings)
@@ -282,6 +283,12 @@ class Bridge:
             with self.flushing:
                 self.flush()
             self.resync_all("the bridge reconnected to the dashboard's Redis")
+            # Web processes resubscribe to the message queue a second or so after it returns,
+            # and miss what was sent before: say it again once they listen.
+            self.resync_at = time.monotonic() + 2 * HEARTBEAT_EVERY
+        elif self.resync_at and time.monotonic() >= self.resync_at:
+            self.resync_at = None
+            self.resync_all("the dashboard's Redis came back")
         try:
             self.take_turn()
         except redis.RedisError as exc:
