@@ -22,6 +22,7 @@ from .frappe import FrappeUnavailable
 from .metrics import CACHE_LOOKUPS
 
 POLL_INTERVAL = 0.05
+UNREAD = object()  # get(): the entry is to be read now
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,13 @@ class Flight:
 
 def redis_key(key: str) -> str:
     return f"cache:{key}"
+
+
+def entry_of(raw: bytes | None) -> Cached | None:
+    if raw is None:
+        return None
+    stored = json.loads(raw)
+    return Cached(stored["value"], stored["at"])
 
 
 class SharedCache:
@@ -65,15 +73,16 @@ class SharedCache:
             answer_within=settings.frappe_wait_seconds,
         )
 
-    def get(self, key: str, fetch, fresh_for: float, keep_for=None) -> Cached:
+    def get(self, key: str, fetch, fresh_for: float, keep_for=None, entry=UNREAD) -> Cached:
         """The cached value of `key`, fetched with `fetch()` by one process at a time;
-        `keep_for(value)` may give a fetched value a shorter life than the cache's own.
+        `keep_for(value)` may give a fetched value a shorter life than the cache's own;
+        `entry` is the entry when it was just read (read_many), else it is read now.
 
         The fetch runs on its own: a request waits `answer_within` for it, then takes the last
         value marked stale (or FrappeUnavailable when there is none) while the fetch goes on
         and fills the cache for the next one.
         """
-        entry = self.read(key)
+        entry = self.read(key) if entry is UNREAD else entry
         if entry and time.time() - entry.fetched_at < fresh_for:
             CACHE_LOOKUPS.labels("hit").inc()
             return entry
@@ -152,11 +161,12 @@ class SharedCache:
         return Cached(value, self.write_many({key: value}, seconds))
 
     def read(self, key: str) -> Cached | None:
-        raw = self.redis.get(redis_key(key))
-        if raw is None:
-            return None
-        stored = json.loads(raw)
-        return Cached(stored["value"], stored["at"])
+        return entry_of(self.redis.get(redis_key(key)))
+
+    def read_many(self, keys: list[str], others: list[str]) -> list:
+        """The entries of `keys`, then the values of other Redis keys, in one round trip."""
+        values = self.redis.mget([*map(redis_key, keys), *others])
+        return [*map(entry_of, values[: len(keys)]), *values[len(keys) :]]
 
     def write(self, key: str, value) -> Cached:
         return Cached(value, self.write_many({key: value}))
