@@ -22,6 +22,7 @@ from . import (
     locator,
     logs,
     metrics,
+    redis_client,
     security,
     sessions,
     tv,
@@ -46,15 +47,16 @@ SESSION_LIFETIME = timedelta(days=7)  # Frappe's own default session_expiry is 1
 def create_app(settings: config.Settings | None = None) -> Flask:
     settings = settings or config.load_or_exit()
     logs.configure(settings)
+    limiter_uri, limiter_options = redis_client.limiter_storage(
+        settings.redis_url, settings.redis_max_connections
+    )
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=64 * 1024,
         SESSION_TYPE="redis",
-        SESSION_REDIS=redis.Redis(
-            connection_pool=redis.BlockingConnectionPool.from_url(
-                settings.redis_url, max_connections=settings.redis_max_connections, timeout=10
-            )
+        SESSION_REDIS=redis_client.connect(
+            settings.redis_url, max_connections=settings.redis_max_connections
         ),
         SESSION_KEY_PREFIX="session:",
         SESSION_PERMANENT=True,
@@ -64,8 +66,8 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.cookie_secure,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the server-side session
-        RATELIMIT_STORAGE_URI=settings.redis_url,
-        RATELIMIT_STORAGE_OPTIONS=redis_pool(settings),
+        RATELIMIT_STORAGE_URI=limiter_uri,
+        RATELIMIT_STORAGE_OPTIONS=limiter_options,
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,  # limits hold while our Redis is away
     )
     if settings.proxy_hops:
@@ -90,7 +92,12 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         app,
         async_mode=settings.async_mode,
         client_manager=socketio_module.RedisManager(
-            settings.redis_url, channel=MESSAGE_QUEUE_CHANNEL, redis_options=redis_pool(settings)
+            settings.redis_url,
+            channel=MESSAGE_QUEUE_CHANNEL,
+            # Room for a burst: a few hundred browsers connecting at once under gevent.
+            redis_options=redis_client.socketio_options(
+                settings.redis_url, settings.redis_max_connections
+            ),
         ),
         manage_session=False,
         json=live.FrameJSON,
@@ -117,12 +124,6 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     security.init_app(app, settings)
     metrics.init_app(app)
     return app
-
-
-def redis_pool(settings: config.Settings) -> dict:
-    """Room for a burst: redis-py refuses the 101st concurrent connection of a default pool,
-    and under eventlet or gevent a few hundred browsers connecting at once need more."""
-    return {"max_connections": settings.redis_max_connections}
 
 
 def app_version() -> str:

@@ -23,7 +23,7 @@ import engineio
 import redis
 import socketio
 
-from . import config, logs
+from . import config, logs, redis_client
 from .cache import SharedCache
 from .channel import (
     HEARTBEAT_EVERY,
@@ -103,13 +103,18 @@ class Bridge:
     def __init__(self, settings: config.Settings):
         self.settings = settings
         self.frappe = FrappeClient(settings)
-        self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+        self.redis = redis_client.connect(settings.redis_url, socket_timeout=5)
         self.feed = Feed(self.redis, settings.feed_max_len, settings.time_zone or "UTC")
         self.zone_known = bool(settings.time_zone)
         self.zone_asked_at = -60.0
         self.zone_retry = 1.0  # seconds; doubles up to a minute while Frappe does not answer
         self.emitter = socketio.RedisManager(
-            settings.redis_url, channel=MESSAGE_QUEUE_CHANNEL, write_only=True
+            settings.redis_url,
+            channel=MESSAGE_QUEUE_CHANNEL,
+            write_only=True,
+            redis_options=redis_client.socketio_options(
+                settings.redis_url, settings.redis_max_connections
+            ),
         )
         self.stop = threading.Event()
         # Events may come on several threads (python-socketio's client): one flush at a time.

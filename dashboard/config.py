@@ -7,7 +7,7 @@ expects (exit status 2), never a traceback.
 import os
 import sys
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import babel
@@ -120,7 +120,7 @@ def load(environ=None) -> Settings:
     settings = Settings(
         frappe_url=frappe_url.rstrip("/"),
         frappe_site=env.text("FRAPPE_SITE", urlsplit(frappe_url).hostname),
-        redis_url=env.url("REDIS_URL", ("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0"),
+        redis_url=env.redis_url(),
         secret_key=secret_key,
         demo=demo,
         public_url=public_url.rstrip("/"),
@@ -178,6 +178,44 @@ def load_or_exit(environ=None) -> Settings:
         raise SystemExit(2) from None
 
 
+SENTINEL_SCHEME = "redis+sentinel"
+SENTINEL_EXAMPLE = "redis+sentinel://:password@10.0.0.1:26379,10.0.0.2:26379/0/dashboard"
+
+
+@dataclass(frozen=True)
+class Sentinels:
+    hosts: tuple[tuple[str, int], ...]
+    service: str
+    db: int
+    username: str | None
+    password: str | None
+
+    def auth(self) -> dict:
+        """The credentials for the master, and for the Sentinels too (as the limiter, which
+        we cannot tell otherwise, asks them): one password for both."""
+        found = {"username": self.username, "password": self.password}
+        return {key: value for key, value in found.items() if value}
+
+
+def sentinels_of(url: str) -> Sentinels | None:
+    """The parts of a redis+sentinel:// URL, None for any other; ValueError when malformed."""
+    parts = urlsplit(url)
+    if parts.scheme != SENTINEL_SCHEME:
+        return None
+    hosts = []
+    for host_port in parts.netloc.rpartition("@")[2].split(","):
+        host, _, port = host_port.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{host_port!r} is not host:port")
+        hosts.append((host.strip("[]"), int(port)))
+    path = parts.path.strip("/").split("/")
+    if len(path) != 2 or not path[0].isdigit() or not path[1]:
+        raise ValueError("the path must be /db/service_name, such as /0/dashboard")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return Sentinels(tuple(hosts), path[1], int(path[0]), username, password)
+
+
 class Reader:
     """Reads one kind of value each, raising ConfigError with what was expected.
 
@@ -231,6 +269,18 @@ class Reader:
         value = self.optional(name) or default
         if value is None:
             raise ConfigError(name, "required, but not set")
+        return value
+
+    def redis_url(self) -> str:
+        """REDIS_URL: one Redis, or the Sentinels that name its master (redis_client.py)."""
+        value = self.optional("REDIS_URL")
+        if not (value or "").startswith(f"{SENTINEL_SCHEME}:"):
+            return self.url("REDIS_URL", ("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0")
+        try:
+            sentinels_of(value)
+        except ValueError as error:
+            example = SENTINEL_EXAMPLE
+            self.fail(ConfigError("REDIS_URL", f"{error} (for Sentinels: {example})"))
         return value
 
     def url(self, name: str, schemes: tuple, example: str) -> str:

@@ -315,6 +315,8 @@ def sweep_forever(app) -> None:
         with app.app_context():
             try:
                 recheck_sockets(every)
+            except redis.RedisError as error:  # /healthz says so; the next round retries
+                log.warning("re-checking live sockets: our Redis is unreachable (%s)", error)
             except Exception:  # the sweeper must outlive any one bad round
                 log.exception("re-checking live sockets failed")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import config
+from dashboard import config, redis_client
 from devtools.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +34,21 @@ def test_realtime_server_on_its_own_port():
     assert settings.frappe_url == "https://erp.example.com"  # the Origin the server calls back
 
 
+def test_redis_url_may_name_sentinels():
+    url = "redis+sentinel://:s%40cret@10.0.0.1:26379,10.0.0.2:26380/2/dashboard"
+    settings = config.load({**GOOD, "REDIS_URL": url})
+    assert settings.redis_url == url
+    sentinels = config.sentinels_of(url)
+    assert sentinels.hosts == (("10.0.0.1", 26379), ("10.0.0.2", 26380))
+    assert (sentinels.db, sentinels.service, sentinels.password) == (2, "dashboard", "s@cret")
+    # The limiter's own form of the same: the service name as an option, not the path.
+    uri, options = redis_client.limiter_storage(url, 50)
+    assert uri == "redis+sentinel://10.0.0.1:26379,10.0.0.2:26380"
+    assert options["service_name"] == "dashboard" and options["db"] == 2
+    assert options["password"] == "s@cret" and options["use_replicas"] is False
+    assert redis_client.limiter_storage("redis://h:6379/0", 50)[0] == "redis://h:6379/0"
+
+
 def test_secrets_stay_out_of_repr():
     settings = config.load({**GOOD, "FRAPPE_API_KEY": "k", "FRAPPE_API_SECRET": "topsecret"})
     assert "topsecret" not in repr(settings) and "x" * 32 not in repr(settings)
@@ -57,6 +72,9 @@ def test_secrets_stay_out_of_repr():
         ({"COOKIE_SECURE": "maybe"}, "COOKIE_SECURE"),
         ({"PROXY_HOPS": "-1"}, "PROXY_HOPS"),
         ({"FRAPPE_REDIS_URL": "localhost:11000"}, "FRAPPE_REDIS_URL"),
+        ({"REDIS_URL": "redis+sentinel://10.0.0.1:26379/0"}, "REDIS_URL"),  # no service name
+        ({"REDIS_URL": "redis+sentinel://10.0.0.1/0/dashboard"}, "REDIS_URL"),  # no port
+        ({"REDIS_URL": "redis+sentinel://10.0.0.1:26379,:1/0/dashboard"}, "REDIS_URL"),
     ],
 )
 def test_bad_settings_name_the_variable(change, variable):
