@@ -6,13 +6,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import fanout, pace, pages, storm
+from . import fanout, pace, pages, queue, storm
 from .harness import machine, save
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("scenarios", nargs="*", default=["fanout", "storm", "pages", "pace"])
+    scenarios = ["fanout", "storm", "pages", "pace", "queue"]
+    parser.add_argument("scenarios", nargs="*", default=scenarios)
     parser.add_argument("--clients", type=int, default=5000)
     parser.add_argument("--rooms", type=int, default=500)
     parser.add_argument("--rate", type=float, default=200.0, help="events per second")
@@ -27,11 +28,16 @@ def main() -> None:
     parser.add_argument("--page-seconds", type=int, default=10)
     parser.add_argument("--think-ms", type=int, default=1000,
                         help="pages: a thinking user's pause between requests")  # fmt: skip
+    parser.add_argument("--pages", default=",".join(pages.PAGES),
+                        help="pages: which of them, comma-separated")  # fmt: skip
     parser.add_argument("--pace-outlets", type=int, default=500)
+    parser.add_argument("--queue-seconds", type=float, default=5.0)
     parser.add_argument("--server", default="gevent", help="async mode for storm and pages")
     parser.add_argument("--web-processes", type=int, default=1,
                         help="web processes on one Redis, behind nginx")  # fmt: skip
     args = parser.parse_args()
+    if unknown := set(args.pages.split(",")) - set(pages.PAGES):
+        parser.error(f"--pages: no page called {', '.join(sorted(unknown))}; {list(pages.PAGES)}")
     info = machine()
     print("machine:", json.dumps(info))
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -72,6 +78,7 @@ def main() -> None:
             args.runs,
             args.think_ms,
             args.web_processes,
+            args.pages.split(","),
         )
         title = (
             f"Pages: {args.page_users} concurrent users for {args.page_seconds} s each "
@@ -84,6 +91,10 @@ def main() -> None:
         title = (f"Pace and quiet marks: what {args.pace_outlets} outlets cost Frappe in a day "
                  "(gevent)")  # fmt: skip
         report(pace, table, title)
+    if "queue" in args.scenarios:
+        rows = queue.scenario(args.queue_seconds)
+        title = f"The Redis message queue: {args.queue_seconds:g} s of sales, as fast as they go"
+        report(queue, rows, title)
 
 
 if __name__ == "__main__":

@@ -50,15 +50,16 @@ def wrk(url: str, cookie: str, connections: int, seconds: int, think_ms: int = 0
 
 
 def one_run(mode: str, cold: bool, users: int, seconds: int, think_ms: int, tmp: Path,
-            web_processes: int) -> dict:  # fmt: skip
+            web_processes: int, pages: list[str]) -> dict:  # fmt: skip
     settings = {"FIGURES_CACHE_SECONDS": "0.001"} if cold else {}
     with Stack(mode, tmp, outlets=1, web_processes=web_processes, **settings) as stack:
         cookie = login_cookie(stack.web_url)
         results = {}
-        for name, path in PAGES.items():
-            before = sum(stack.frappe_calls().values())
+        for name in pages:
+            path = PAGES[name]
+            before = stack.frappe_requests()
             result = wrk(stack.web_url + path, cookie, users, seconds)
-            calls = sum(stack.frappe_calls().values()) - before
+            calls = stack.frappe_requests() - before
             result["frappe_per_1000"] = 1000.0 * calls / max(result["requests"], 1)
             thinking = wrk(stack.web_url + path, cookie, users, seconds, think_ms)
             result.update({f"think_{key}": thinking[key] for key in ("rps", "p50", "p95", "p99")})
@@ -67,16 +68,17 @@ def one_run(mode: str, cold: bool, users: int, seconds: int, think_ms: int, tmp:
 
 
 def scenario(mode: str, users: int, seconds: int, runs: int, think_ms: int = 1000,
-             web_processes: int = 1) -> dict:  # fmt: skip
+             web_processes: int = 1, pages: list[str] | None = None) -> dict:  # fmt: skip
+    pages = pages or list(PAGES)
     table = {}
     for cold in (False, True):
         runs_out = []
         for _ in range(runs):
             with tempfile.TemporaryDirectory() as tmp:
                 runs_out.append(
-                    one_run(mode, cold, users, seconds, think_ms, Path(tmp), web_processes)
+                    one_run(mode, cold, users, seconds, think_ms, Path(tmp), web_processes, pages)
                 )
-        for name in PAGES:
+        for name in pages:
             rows = [run[name] for run in runs_out]
             table[f"{name} ({'cold' if cold else 'warm'})"] = summarise(rows, KEYS)
     return table

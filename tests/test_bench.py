@@ -1,6 +1,6 @@
 """The benchmark harness cannot rot: scenario 1 at a tiny size, against the real stack."""
 
-from bench import fanout, pace
+from bench import fanout, pace, queue
 
 
 def test_fanout_smoke():
@@ -21,3 +21,10 @@ def test_pace_and_quiet_ask_frappe_once_per_outlet(tmp_path):
     assert table["pace_calls"] == 5  # however many people and views
     assert table["quiet_calls"] == table["site_outlets"]  # the bridge: each outlet of the site
     assert "| 5 |" in pace.markdown(table, "smoke")
+
+
+def test_the_message_queue_delivers_every_message_to_every_web_process():
+    rows = queue.scenario(seconds=0.5, layouts=[(1, 2)])
+    assert rows[0]["published_per_s"] > 0 and rows[0]["lost"] == 0
+    assert rows[0]["delivered_per_s"] == 2 * rows[0]["published_per_s"]
+    assert "| 1 | 2 |" in queue.markdown(rows, "smoke")
