@@ -76,6 +76,7 @@ class Settings:
     app_version: str | None = None  # None: the package version and a digest of the front end
     pairing_codes_per_address: str = "30 per hour"
     pairing_attempts_per_user: str = "10 per 10 minutes"
+    subscribes_per_session: str = "600 per minute"  # over every socket of a session or display
     live_recheck_seconds: float = 180.0
     # After an outlet's last sale, this long without another before the bridge re-reads its
     # figures from Frappe, for screens to show Frappe's own once a rush is over.
@@ -159,6 +160,7 @@ def load(environ=None) -> Settings:
         tile_attribution=env.optional("TILE_ATTRIBUTION") or Settings.tile_attribution,
         pairing_codes_per_address=env.rate("PAIRING_CODES_PER_ADDRESS", "30 per hour"),
         pairing_attempts_per_user=env.rate("PAIRING_ATTEMPTS_PER_USER", "10 per 10 minutes"),
+        subscribes_per_session=env.rate("SUBSCRIBES_PER_SESSION", "600 per minute"),
         live_recheck_seconds=env.seconds("LIVE_RECHECK_SECONDS", 180.0),
         live_reconcile_seconds=env.seconds("LIVE_RECONCILE_SECONDS", 5.0),
         quiet_min_seconds=env.seconds("QUIET_MIN_SECONDS", 900.0, most=86400),

@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 MAX_OUTLETS_PER_SOCKET = 200  # names a socket may ask about, refused ones included
 SUBSCRIBES_PER_SOCKET = (300, 60.0)  # at most this many subscribes in this many seconds
-SUBSCRIBES_PER_SESSION = "600 per minute"  # over every socket of a session or display
 REPLAY_LATEST = 50
 REPLAY_MOST = 500
 RECHECK_EVERY = 30  # seconds between sweeps of this process's sockets
@@ -179,7 +178,8 @@ def over_budget(state: dict) -> bool:
         return True
     recent.append(now)
     throttle = current_app.extensions["throttle"]
-    return throttle.attempt(("subscribe", state["group"], SUBSCRIBES_PER_SESSION)).refused
+    per_session = current_app.extensions["settings"].subscribes_per_session
+    return throttle.attempt(("subscribe", state["group"], per_session)).refused
 
 
 def check_outlet(state: dict, outlet: str) -> str | None:

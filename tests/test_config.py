@@ -69,6 +69,7 @@ def test_secrets_stay_out_of_repr():
         ({"FRAPPE_READ_TIMEOUT": "soon"}, "FRAPPE_READ_TIMEOUT"),
         ({"FRAPPE_API_KEY": "only-the-key"}, "FRAPPE_API_SECRET"),
         ({"LOGIN_LIMIT_PER_USER": "lots"}, "LOGIN_LIMIT_PER_USER"),
+        ({"SUBSCRIBES_PER_SESSION": "lots"}, "SUBSCRIBES_PER_SESSION"),
         ({"COOKIE_SECURE": "maybe"}, "COOKIE_SECURE"),
         ({"PROXY_HOPS": "-1"}, "PROXY_HOPS"),
         ({"FRAPPE_REDIS_URL": "localhost:11000"}, "FRAPPE_REDIS_URL"),
