@@ -6,13 +6,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import fanout, pace, pages, queue, storm
+from . import capacity, fanout, pace, pages, queue, storm
 from .harness import machine, save
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    scenarios = ["fanout", "storm", "pages", "pace", "queue"]
+    scenarios = ["fanout", "storm", "pages", "pace", "queue", "capacity"]
     parser.add_argument("scenarios", nargs="*", default=scenarios)
     parser.add_argument("--clients", type=int, default=5000)
     parser.add_argument("--rooms", type=int, default=500)
@@ -32,6 +32,8 @@ def main() -> None:
                         help="pages: which of them, comma-separated")  # fmt: skip
     parser.add_argument("--pace-outlets", type=int, default=500)
     parser.add_argument("--queue-seconds", type=float, default=5.0)
+    parser.add_argument("--capacity-clients", type=int, default=1000,
+                        help="capacity: sockets, all in one outlet's room")  # fmt: skip
     parser.add_argument("--server", default="gevent", help="async mode for storm and pages")
     parser.add_argument("--web-processes", type=int, default=1,
                         help="web processes on one Redis, behind nginx")  # fmt: skip
@@ -95,6 +97,11 @@ def main() -> None:
         rows = queue.scenario(args.queue_seconds)
         title = f"The Redis message queue: {args.queue_seconds:g} s of sales, as fast as they go"
         report(queue, rows, title)
+    if "capacity" in args.scenarios:
+        table = capacity.scenario(args.capacity_clients, args.seconds)
+        title = (f"Capacity: {args.capacity_clients} sockets in one room, sales/s raised until "
+                 f"p99 passes {capacity.LIMIT_MS:g} ms, {args.seconds:g} s a step")  # fmt: skip
+        report(capacity, table, title)
 
 
 if __name__ == "__main__":
