@@ -16,11 +16,12 @@ RATES = (5, 10, 20, 30, 45, 60, 90, 120, 180)  # sales a second
 LIMIT_MS = 100.0
 
 
-def scenario(clients: int = 1000, seconds: float = 10.0, modes=("gevent", "baseline")) -> dict:
+def scenario(clients: int = 1000, seconds: float = 10.0, modes=("gevent", "baseline"),
+             rates=RATES) -> dict:  # fmt: skip
     table = {}
     for mode in modes:
         steps = []
-        for rate in RATES:
+        for rate in rates:
             with tempfile.TemporaryDirectory() as tmp:
                 run = fanout.one_run(mode, clients, fanout.outlets(1), rate, seconds, 0, Path(tmp))
             steps.append(step_of(run, rate, seconds))

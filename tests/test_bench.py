@@ -1,6 +1,6 @@
 """The benchmark harness cannot rot: scenario 1 at a tiny size, against the real stack."""
 
-from bench import fanout, pace, queue
+from bench import capacity, fanout, pace, queue
 
 
 def test_fanout_smoke():
@@ -28,3 +28,13 @@ def test_the_message_queue_delivers_every_message_to_every_web_process():
     assert rows[0]["published_per_s"] > 0 and rows[0]["lost"] == 0
     assert rows[0]["delivered_per_s"] == 2 * rows[0]["published_per_s"]
     assert "| 1 | 2 |" in queue.markdown(rows, "smoke")
+
+
+def test_capacity_smoke():
+    table = capacity.scenario(clients=20, seconds=1, modes=["gevent"], rates=[5, 10])
+    steps = table["gevent"]["steps"]
+    assert [step["rate"] for step in steps] == [5, 10]
+    assert all(step["delivered_pct"] == 100.0 for step in steps)
+    assert table["gevent"]["capacity"] is steps[-1]  # 200 deliveries a second keep up
+    assert steps[-1]["cpu_us_per_delivery"] > 0
+    assert "(capacity)" in capacity.markdown(table, "smoke")
