@@ -14,6 +14,7 @@ import redis
 import requests
 from playwright.sync_api import expect
 
+from dashboard import redis_client
 from devtools.redis_server import free_port, redis_binary
 
 from .conftest import crash, start_bridge, start_web, stop
@@ -154,6 +155,7 @@ def test_the_master_dies_and_a_replica_takes_over_with_nothing_lost(
         expect(sale_row(page, first)).to_be_visible(timeout=5000)
         expect(tv.locator(f'[data-invoice="{first}"]')).to_have_count(1, timeout=5000)
         cookies = cookies_of(page)
+        assert limiter_counts_in_redis(web_url, url)
         old = sentinel_group.master()
         sentinel_group.caught_up(old)  # what was written before the crash is on the replica
 
@@ -179,6 +181,7 @@ def test_the_master_dies_and_a_replica_takes_over_with_nothing_lost(
         after = submit(frappe_http, OUTLET, [{"item_code": "TEA-01", "qty": 2}])
         expect(sale_row(page, after)).to_be_visible(timeout=5000)
         assert "/login" not in page.url
+        assert limiter_counts_in_redis(web_url, url)  # on the new primary
         print(
             f"\nSentinel failover: /healthz named redis {no_master - killed:.1f} s after the "
             f"master died, a replica was promoted after {promoted - killed:.1f} s, pages "
@@ -191,6 +194,15 @@ def test_the_master_dies_and_a_replica_takes_over_with_nothing_lost(
     finally:
         stop(bridge)
         stop(web)
+
+
+def limiter_counts_in_redis(web_url, url) -> bool:
+    """The public pages' limiter counts in our Redis (not in its in-memory fallback)."""
+    ours = redis_client.connect(url)
+    for key in ours.scan_iter("LIMITS*"):
+        ours.delete(key)
+    assert requests.get(f"{web_url}/api/locations", timeout=5).status_code == 200
+    return any(ours.scan_iter("LIMITS*"))
 
 
 def health(web_url) -> dict:
