@@ -25,6 +25,7 @@ from . import (
     redis_client,
     security,
     sessions,
+    socket_writer,
     tv,
     views,
 )
@@ -87,6 +88,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     sessions.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    socket_writer.install()
     # manage_session=False: socket handlers read the same server-side session as the pages.
     socketio.init_app(
         app,
