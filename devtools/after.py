@@ -1,6 +1,7 @@
 """`python -m devtools.after URL COMMAND...`: once URL answers, become COMMAND (same process, so
-honcho's signals reach it). The demo starts the bridge after the demo Frappe this way, so its
-first questions to Frappe are answered instead of logged as warnings."""
+honcho's signals reach it). The demo starts the bridge and the banner (whose /healthz probes
+make the web ask Frappe) after the demo Frappe this way, so their first questions to Frappe are
+answered instead of logged as warnings."""
 
 import os
 import sys

@@ -48,7 +48,10 @@ def procfile(web_port: int, frappe_port: int, env: dict) -> str:
     )
     frappe = f"http://127.0.0.1:{frappe_port}/"
     lines["bridge"] = f"{python} -m devtools.after {frappe} {python} -m dashboard.bridge"
-    lines["banner"] = f"{python} -m devtools.banner http://127.0.0.1:{web_port}"
+    # The banner polls /healthz, which asks Frappe: not before it answers (or the web warns).
+    lines["banner"] = (
+        f"{python} -m devtools.after {frappe} {python} -m devtools.banner http://127.0.0.1:{web_port}"
+    )
     return "".join(f"{name}: {command}\n" for name, command in lines.items())
 
 
