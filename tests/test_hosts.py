@@ -22,9 +22,20 @@ from playwright.sync_api import expect
 
 from devtools.redis_server import free_port, redis_command, start_redis, wait_for_redis
 
-from .conftest import ROOT, crash, dashboard_env, start_bridge, start_frappe_sim, stop, web_login
+from .conftest import (
+    ROOT,
+    FrappeHTTP,
+    crash,
+    dashboard_env,
+    start_bridge,
+    start_frappe_sim,
+    stop,
+    web_login,
+)
 from .test_browser import log_in, submit
+from .test_failover import poll
 from .test_live import LiveClient
+from .test_tv import csrf_of
 
 pytestmark = pytest.mark.slow
 
@@ -227,12 +238,7 @@ def test_two_hosts_share_sales_logouts_and_each_others_browsers(browser, two_hos
     url, hosts = two_hosts.url, two_hosts.hosts
     sessions = one_session_per_host(url, hosts)
     clients = {host: LiveClient(url, http) for host, http in sessions.items()}
-    frappe = requests.Session()
-    frappe.headers.update({"Authorization": "token demo_api_key:demo_api_secret",
-                           "X-Frappe-Site-Name": "demo.localhost"})  # fmt: skip
-    frappe.as_service = lambda method, path, **kw: frappe.request(
-        method, two_hosts.frappe_url + path, timeout=10, **kw
-    )
+    frappe = FrappeHTTP(two_hosts.frappe_url)
     try:
         for client in clients.values():
             assert client.subscribe(OUTLET)["ok"]
@@ -245,10 +251,10 @@ def test_two_hosts_share_sales_logouts_and_each_others_browsers(browser, two_hos
         (first, http), (other, _) = sessions.items()
         direct = LiveClient(f"http://{other}:{two_hosts.web_port}", http)
         assert direct.subscribe(OUTLET)["ok"]
-        token = csrf(http, url)
+        token = csrf_of(http, url + "/")
         assert http.post(url + "/logout", data={"csrf_token": token}, timeout=10).ok
         direct.wait_for(lambda e, d: e == "session_expired" and d["reason"] == "logged_out")
-        poll_until(lambda: not direct.sio.connected, 5, "the other host closing the socket")
+        poll(lambda: not direct.sio.connected, 5)  # the other host closes the socket
     finally:
         for client in clients.values():
             with contextlib.suppress(Exception):
@@ -272,17 +278,3 @@ def test_two_hosts_share_sales_logouts_and_each_others_browsers(browser, two_hos
     where = "network namespaces" if not two_hosts.fallback else "loopback addresses"
     print(f"\ntwo hosts ({where}): a browser whose host died was live on the other with "
           f"every sale made meanwhile {caught_up:.1f} s later")  # fmt: skip
-
-
-def csrf(http, url) -> str:
-    import re
-
-    page = http.get(url + "/", timeout=10).text
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
-def poll_until(check, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(0.05)
