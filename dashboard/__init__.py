@@ -18,6 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import (
     auth,
     config,
+    direct_websocket,
     live,
     locator,
     logs,
@@ -25,7 +26,6 @@ from . import (
     redis_client,
     security,
     sessions,
-    socket_writer,
     tv,
     views,
 )
@@ -88,7 +88,6 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     sessions.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
-    socket_writer.install()
     # manage_session=False: socket handlers read the same server-side session as the pages.
     socketio.init_app(
         app,
@@ -105,7 +104,11 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         json=live.FrameJSON,
         # Our own origin only, plus any the settings add: no cross-site socket hijacking.
         cors_allowed_origins=list(settings.socket_origins) or None,
+        # A socket that has not answered a ping within 20 s (or one interval, if shorter) is gone.
+        ping_interval=settings.socket_ping_seconds,
+        ping_timeout=min(20.0, settings.socket_ping_seconds),
     )
+    direct_websocket.install(socketio.server.eio)
     live.init_app(app)
     app.wsgi_app = SocketGate(
         app.wsgi_app,

@@ -86,6 +86,7 @@ class Settings:
     sockets_per_session: int = 20  # WebSockets one session or display may hold in a web process
     sockets_per_address: int = 200  # ... and one address (a franchise office behind one NAT)
     socket_connect_seconds: float = 5.0  # to complete Socket.IO's CONNECT, or be closed
+    socket_ping_seconds: float = 25.0  # between the server's pings: under a proxy's idle timeout
 
     def __repr__(self) -> str:
         # Secrets stay out of logs and tracebacks.
@@ -167,6 +168,7 @@ def load(environ=None) -> Settings:
         sockets_per_session=env.integer("SOCKETS_PER_SESSION", 20),
         sockets_per_address=env.integer("SOCKETS_PER_ADDRESS", 200),
         socket_connect_seconds=env.seconds("SOCKET_CONNECT_SECONDS", 5.0),
+        socket_ping_seconds=env.seconds("SOCKET_PING_SECONDS", 25.0, most=300),
     )
     env.check()
     return settings

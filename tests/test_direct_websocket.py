@@ -1,0 +1,136 @@
+"""The WebSocket transport under gevent (dashboard/direct_websocket.py), as clients meet it:
+a raw WebSocket speaking Engine.IO and Socket.IO by hand, so each test controls when it reads,
+what it answers and what it sends."""
+
+import contextlib
+import json
+import socket
+
+import pytest
+import redis
+import websocket
+
+from dashboard import direct_websocket
+
+from .conftest import start_web, stop, web_login
+from .test_live import frappe_sale
+
+
+class RawSocket:
+    """One Socket.IO connection over a bare WebSocket: nothing is read until the test asks."""
+
+    def __init__(self, web_url: str, http, receive_buffer: int | None = None):
+        options = [(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)] if receive_buffer else []
+        cookie = "; ".join(f"{c.name}={c.value}" for c in http.cookies)
+        url = web_url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
+        self.ws = websocket.create_connection(url, cookie=cookie, sockopt=options, timeout=10)
+        self.pings = 0
+        assert self.next()[0] == "0"  # Engine.IO's OPEN
+        self.ws.send("40")
+        assert self.next().startswith("40")  # Socket.IO's CONNECT
+
+    def next(self) -> str:
+        """The next Engine.IO packet that is not a ping (pings are answered on the way)."""
+        while (message := self.ws.recv()) == "2":
+            self.pings += 1
+            self.ws.send("3")
+        return message
+
+    def closed_by_server(self) -> bool:
+        """Whether the server closes the connection before anything but pings arrives."""
+        with contextlib.suppress(websocket.WebSocketConnectionClosedException, OSError):
+            return self.ws.recv() == ""  # what websocket-client returns for a CLOSE frame
+        return True
+
+    def subscribe(self, outlet: str) -> dict:
+        self.ws.send("420" + json.dumps(["subscribe", {"outlet": outlet, "after": None}]))
+        while not (message := self.next()).startswith("430"):
+            pass
+        return json.loads(message[3:])[0]
+
+    def sale(self) -> dict:
+        while True:
+            message = self.next()
+            if message.startswith("42"):
+                event, data = json.loads(message[2:])
+                if event == "live_pos_sale":
+                    return data
+
+
+@pytest.fixture
+def manager(web_server):
+    return web_login(web_server, "manager1@example.com", "manager1")
+
+
+def test_frames_carry_their_length_in_the_form_rfc_6455_asks():
+    for size, header in ((125, 2), (126, 4), (65535, 4), (65536, 10)):
+        framed = direct_websocket.frame("x" * size)
+        assert len(framed) == header + size
+        assert framed[0] == 0x81  # final, text
+    assert direct_websocket.frame(b"\x01\x02")[:2] == b"\x82\x02"  # binary
+
+
+def test_a_screen_that_stops_reading_gets_every_sale_in_order_once_it_reads(
+    web_server, bridge, manager, frappe_redis_url
+):
+    # A TV on a stalled network: its kernel buffers fill and the server must hold the rest
+    # in order, while the other screens are served without waiting for it.
+    slow = RawSocket(web_server, manager, receive_buffer=4096)
+    brisk = RawSocket(web_server, manager)
+    assert slow.subscribe("OUTLET-001")["ok"] and brisk.subscribe("OUTLET-001")["ok"]
+    items = [{"item": f"Item {n} " + "x" * 60, "qty": 1, "amount": 1} for n in range(20)]
+    sent = [frappe_sale(items=items) for _ in range(1500)]  # ~3 MB: more than any buffer
+    frappe_redis = redis.Redis.from_url(frappe_redis_url)
+    for message in sent:
+        frappe_redis.publish("events", json.dumps(message))
+    invoices = [message["message"]["invoice"] for message in sent]
+    assert [brisk.sale()["invoice"] for _ in invoices] == invoices
+    assert [slow.sale()["invoice"] for _ in invoices] == invoices
+
+
+def test_an_idle_screen_is_pinged_and_stays_connected(frappe_url, redis_url, bridge):
+    url, web = start_web(frappe_url, redis_url, SOCKET_PING_SECONDS="0.5")
+    try:
+        client = RawSocket(url, web_login(url, "manager1@example.com", "manager1"))
+        for _ in range(6):  # 3 s: the 0.5 s ping timeout six times over
+            assert client.ws.recv() == "2"
+            client.ws.send("3")
+        assert client.subscribe("OUTLET-001")["ok"]
+    finally:
+        stop(web)
+
+
+def test_a_screen_that_stops_answering_pings_is_closed(frappe_url, redis_url, bridge):
+    url, web = start_web(frappe_url, redis_url, SOCKET_PING_SECONDS="0.5")
+    try:
+        client = RawSocket(url, web_login(url, "manager1@example.com", "manager1"))
+        while (message := client.ws.recv()) == "2":  # a ping, not answered
+            pass
+        assert message in ("1", "")  # Engine.IO's CLOSE, or the WebSocket's
+    finally:
+        stop(web)
+
+
+def test_a_message_over_the_limit_closes_only_that_socket(web_server, bridge, manager):
+    other = RawSocket(web_server, manager)
+    client = RawSocket(web_server, manager)
+    with contextlib.suppress(OSError):  # the server may close while this is still sending
+        client.ws.send("42" + json.dumps(["status", "x" * 1_100_000]))  # over Engine.IO's 1 MB
+    assert client.closed_by_server()
+    assert other.subscribe("OUTLET-001")["ok"]
+
+
+def test_messages_are_not_compressed(web_server, bridge, manager):
+    # Compression costs the server CPU per socket for messages of a few hundred bytes.
+    cookie = "; ".join(f"{c.name}={c.value}" for c in manager.cookies)
+    ws = websocket.WebSocket()
+    ws.connect(
+        web_server.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
+        cookie=cookie,
+        header=["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"],
+    )
+    try:
+        assert "sec-websocket-extensions" not in ws.getheaders()
+        assert ws.recv().startswith("0")
+    finally:
+        ws.close()
