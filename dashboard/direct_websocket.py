@@ -191,7 +191,7 @@ class WebSocket:
 
 
 def pywsgi_socket(environ):
-    """The connection's socket under gevent's own WSGI server (`bench.socket_memory`)."""
+    """The connection's socket under gevent's own WSGI server (`socketio.run`)."""
     wsgi_input = environ["wsgi.input"]
     rfile = getattr(wsgi_input, "rfile", wsgi_input)
     return rfile.raw._sock
