@@ -33,7 +33,7 @@ def scenario(clients: int = 1000, seconds: float = 10.0, modes=("gevent", "basel
 
 
 def step_of(run: dict, rate: float, seconds: float) -> dict:
-    delivered, cpu = run["delivered"], run.get("cpu_s") or 0.0
+    delivered, cpu = run["delivered"], run.get("cpu_s")  # None: the server died mid-step
     return {
         "rate": rate,
         "p99": run["p99"],
@@ -41,7 +41,9 @@ def step_of(run: dict, rate: float, seconds: float) -> dict:
         "deliveries": delivered,
         "deliveries_per_s": round(delivered / seconds),
         "deliveries_per_core_s": round(delivered / cpu) if cpu else None,
-        "cpu_us_per_delivery": round(cpu / delivered * 1e6, 1) if delivered else None,
+        "cpu_us_per_delivery": (
+            round(cpu / delivered * 1e6, 1) if delivered and cpu is not None else None
+        ),
         "kib_per_client": round(run["kib_per_client"], 1),
     }
 

