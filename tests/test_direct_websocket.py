@@ -4,7 +4,6 @@ what it answers and what it sends."""
 
 import contextlib
 import json
-import socket
 
 import pytest
 import redis
@@ -13,6 +12,7 @@ import websocket
 from dashboard import direct_websocket
 
 from .conftest import start_web, stop, web_login
+from .test_hardening import raw_socket
 from .test_live import frappe_sale
 
 
@@ -20,14 +20,8 @@ class RawSocket:
     """One Socket.IO connection over a bare WebSocket: nothing is read until the test asks."""
 
     def __init__(self, web_url: str, http, receive_buffer: int | None = None):
-        options = [(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)] if receive_buffer else []
-        cookie = "; ".join(f"{c.name}={c.value}" for c in http.cookies)
-        url = web_url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
-        self.ws = websocket.create_connection(url, cookie=cookie, sockopt=options, timeout=10)
+        self.ws = raw_socket(web_url, http.cookies, receive_buffer)
         self.pings = 0
-        assert self.next()[0] == "0"  # Engine.IO's OPEN
-        self.ws.send("40")
-        assert self.next().startswith("40")  # Socket.IO's CONNECT
 
     def next(self) -> str:
         """The next Engine.IO packet that is not a ping (pings are answered on the way)."""

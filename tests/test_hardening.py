@@ -34,12 +34,13 @@ def test_unusable_after_ids_are_answered_as_bad_requests(live_client, after):
     assert client.subscribe("OUTLET-001", after=f"{MAX}-{MAX - 1}")["ok"]  # the largest usable
 
 
-def raw_socket(web_url, cookies):
+def raw_socket(web_url, cookies, receive_buffer=None):
     """A bare Socket.IO connection over one WebSocket: frames exactly as we write them."""
     ws = websocket.create_connection(
         web_url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket",
         cookie="; ".join(f"{c.name}={c.value}" for c in cookies),
         origin=web_url,
+        sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)] if receive_buffer else [],
         timeout=10,
     )
     assert ws.recv().startswith("0{")  # Engine.IO open
