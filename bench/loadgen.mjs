@@ -1,6 +1,7 @@
 // Load generator: N Socket.IO clients spread over outlet rooms, each subscribed like a browser.
 // Reads a JSON config on argv[2], prints one JSON result line when done.
-//   {url, cookie, clients, outlets: [...], seconds, mode: "rooms"|"broadcast", extra_all: n}
+//   {url, cookie, clients, outlets: [...], seconds, mode: "rooms"|"broadcast", extra_all: n,
+//    batch: clients connecting at once (200), pause_ms: between batches (0)}
 // Event invoices carry their publish time: "B-<epoch ns>-<seq>", so latency = receive - publish.
 import { io } from "socket.io-client";
 
@@ -59,9 +60,10 @@ function connect(index) {
 }
 
 const started = Date.now();
-const batch = 200;
+const batch = config.batch || 200;
 for (let i = 0; i < config.clients; i += batch) {
   await Promise.all(Array.from({ length: Math.min(batch, config.clients - i) }, (_, j) => connect(i + j)));
+  if (config.pause_ms) await new Promise((resolve) => setTimeout(resolve, config.pause_ms));
 }
 process.stdout.write(JSON.stringify({ ready: true, connected, subscribed, setup_s: (Date.now() - started) / 1000 }) + "\n");
 

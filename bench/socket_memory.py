@@ -1,15 +1,18 @@
-"""What an idle socket holds: `python -m bench.socket_memory [sockets]`.
+"""What an idle socket holds: `python -m bench.socket_memory [sockets] [--trace] [--batch N]`.
 
 Runs a benchmark stack whose gunicorn worker is the Procfile's (`-k gevent`, gunicorn.conf.py)
-with tracemalloc snapshots on a signal (bench/socket_memory_config.py), connects that many
-sockets of one outlet from the Node load generator, and compares the snapshots taken before and
-after: bytes per socket by file and by line, and the worker's resident memory per socket. A
-profile for docs/benchmarks.md, not a scenario.
+with a memory account on a signal (bench/socket_memory_config.py), connects that many sockets of
+one outlet from the Node load generator (N at a time, 200 by default), and compares the accounts
+taken before and after, per socket: resident memory by kind of mapping, and what glibc's malloc
+and Python's pymalloc hold in use and free. With --trace, tracemalloc runs too and the bytes per
+socket by file and by line are printed (tracemalloc's own bookkeeping then adds to resident).
+A profile for docs/benchmarks.md, not a scenario.
 """
 
+import argparse
+import json
 import os
 import signal
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -24,40 +27,70 @@ PACKAGES = str(Path(psutil.__file__).parent.parent) + "/"
 CONFIG = Path(__file__).with_name("socket_memory_config.py")
 
 
-def connect(url: str, cookie: str, clients: int):
+def connect(url: str, cookie: str, clients: int, batch: int = 200):
     config = {"url": url, "cookie": cookie, "clients": clients, "outlets": ["BENCH-0000"],
-              "mode": "rooms", "extra_all": 0}  # fmt: skip
+              "mode": "rooms", "extra_all": 0, "batch": batch,
+              "pause_ms": 0 if batch >= 200 else 50}  # fmt: skip
     return run_loadgen(config)[0]
 
 
-def snapshot(worker: psutil.Process, folder: Path, number: int) -> tracemalloc.Snapshot:
+def account(worker: psutil.Process, folder: Path, number: int, trace: bool):
+    """The worker's memory account, and its tracemalloc snapshot when tracing."""
     worker.send_signal(signal.SIGUSR2)
-    path = folder / f"{number}.snapshot"
-    wait_until(lambda: path.exists() and path.stat().st_size > 0, what="the worker's snapshot")
-    time.sleep(0.5)  # the dump's last write
-    return tracemalloc.Snapshot.load(str(path))
+    path = folder / f"{number}.json"
+    wait_until(lambda: path.exists() and path.stat().st_size > 0, what="the worker's account")
+    time.sleep(0.5)  # the last write
+    snapshot = tracemalloc.Snapshot.load(str(folder / f"{number}.snapshot")) if trace else None
+    return json.loads(path.read_text()), snapshot
 
 
-def main(sockets: int) -> None:
+def main(sockets: int, trace: bool, batch: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["GUNICORN_CMD_ARGS"] = f"--config {CONFIG}"
         os.environ["SOCKET_MEMORY_SNAPSHOTS"] = tmp
+        os.environ["SOCKET_MEMORY_TRACE"] = "1" if trace else "0"
         with Stack("gevent", Path(tmp), outlets=1) as stack:
             worker, url = stack.web_workers()[0], stack.web_url
             cookie = login_cookie(url)
             finish_loadgen(connect(url, cookie, 20))  # lazy imports and caches, before measuring
-            before, rss = snapshot(worker, Path(tmp), 1), worker.memory_info().rss
-            loadgen = connect(url, cookie, sockets)
-            time.sleep(3)
-            after, grown = snapshot(worker, Path(tmp), 2), worker.memory_info().rss - rss
-            report(before, after, grown, sockets)
+            before = account(worker, Path(tmp), 1, trace)
+            loadgen = connect(url, cookie, sockets, batch)
+            # Past the 5 s a new connection has to send CONNECT (SOCKET_CONNECT_SECONDS), whose
+            # timer each connection starts: only what an idle socket keeps is counted.
+            time.sleep(8)
+            after = account(worker, Path(tmp), 2, trace)
+            report_account(before[0], after[0], sockets)
+            if trace:
+                report_trace(before[1], after[1], sockets)
             finish_loadgen(loadgen)
 
 
-def report(before, after, grown: int, sockets: int) -> None:
+def report_account(before: dict, after: dict, sockets: int) -> None:
+    def each(grown: int) -> str:
+        return f"{grown / sockets / 1024:6.1f}"
+
+    print(f"{sockets} sockets, KiB per socket:")
+    print(
+        f"{each(after['uncollected'] - before['uncollected'])}  resident, before collecting garbage"
+    )
+    grown = {kind: after["resident"][kind] - before["resident"][kind] for kind in after["resident"]}
+    print(
+        f"{each(sum(grown.values()))}  resident: "
+        + ", ".join(f"{kind} {each(size).strip()}" for kind, size in grown.items())
+    )
+    for allocator in ("glibc", "pymalloc"):
+        fields = {
+            field: after[allocator][field] - before[allocator][field] for field in after[allocator]
+        }
+        print(
+            f"{'':6}  {allocator}: "
+            + ", ".join(f"{field} {each(size).strip()}" for field, size in fields.items())
+        )
+
+
+def report_trace(before, after, sockets: int) -> None:
     traced = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
-    print(f"{sockets} sockets: resident {grown / sockets / 1024:.1f} KiB each (tracemalloc's "
-          f"own bookkeeping included), traced {traced / sockets / 1024:.1f} KiB each")  # fmt: skip
+    print(f"traced {traced / sockets / 1024:.1f} KiB each")
     for key in ("filename", "lineno"):
         print(f"\nbytes per socket by {key}:")
         for stat in after.compare_to(before, key)[:15]:
@@ -68,4 +101,9 @@ def report(before, after, grown: int, sockets: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+    parser = argparse.ArgumentParser(prog="python -m bench.socket_memory")
+    parser.add_argument("sockets", type=int, nargs="?", default=1000)
+    parser.add_argument("--trace", action="store_true", help="tracemalloc by file and line")
+    parser.add_argument("--batch", type=int, default=200, help="sockets connecting at once")
+    arguments = parser.parse_args()
+    main(arguments.sockets, arguments.trace, arguments.batch)

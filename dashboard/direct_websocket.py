@@ -10,8 +10,8 @@ framing, and most of an idle socket's memory in the waiting greenlets.
 Here a WebSocket is one greenlet, the request's, which reads the client's frames. A message is
 framed once per packet (python-socketio sends one packet object to every socket of a room) and
 written with a non-blocking send by whichever greenlet sends it; only when the kernel's buffer is
-full does a greenlet start, to write the rest in order. A ping waits on a timer, not in a
-sleeping greenlet. Messages are not compressed: they are a few hundred bytes, and Node's
+full does a greenlet start, to write the rest in order. A ping waits on the event loop's timer,
+not in a greenlet. Messages are not compressed: they are a few hundred bytes, and Node's
 socket.io does not compress by default either.
 
 Long-polling, and the threading and eventlet modes, keep python-engineio's own code.
@@ -85,6 +85,9 @@ class WebSocket:
     def __call__(self, environ, start_response):
         gunicorn = "gunicorn.socket" in environ
         self.sock = environ["gunicorn.socket"] if gunicorn else pywsgi_socket(environ)
+        # For eventlet's WebSocket, python-engineio's middleware stores a class it defines per
+        # request in the environ, which lives as long as the socket (2.5 KiB each).
+        environ.pop("eventlet.input", None)
         if not self.accept(environ):
             return self.server._bad_request("Not a WebSocket handshake")
         try:
@@ -231,12 +234,21 @@ def close(self, wait=True, abort=False, reason=None):
 
 
 def schedule_ping(self):
-    """Socket.schedule_ping with a timer: no greenlet asleep per socket between pings."""
+    """Socket.schedule_ping with the event loop's timer: no greenlet per socket between pings."""
     if self.server.async_mode != "gevent":
         return STOCK_SCHEDULE_PING(self)
     if self.last_ping:
         self.last_ping = None
-        gevent.spawn_later(self.server.ping_interval, ping, self)
+        gevent.get_hub().loop.timer(self.server.ping_interval).start(ping_when_due, self)
+
+
+def ping_when_due(socket):
+    """Runs in the event loop itself, where nothing may wait: a WebSocket's send never does
+    (WebSocket.write); a long-polling socket's goes through a greenlet."""
+    if getattr(socket, "websocket", None) is None:
+        gevent.spawn(ping, socket)
+    else:
+        ping(socket)
 
 
 def ping(socket):
@@ -255,6 +267,8 @@ def websocket_handler(self, ws):
     for pkt in queued(self):  # the OPEN packet, or what the last poll did not take
         ws.send_packet(pkt)
     self.websocket = ws
+    # Only long-polling reads the queue again (2.5 KiB a socket, for the socket's life).
+    self.queue = None
     while (message := ws.wait()) is not None:
         try:
             self.receive(eio_packet.Packet(encoded_packet=message))
