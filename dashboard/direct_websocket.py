@@ -23,6 +23,7 @@ import time
 
 import gevent
 from engineio import exceptions
+from engineio import middleware as eio_middleware
 from engineio import packet as eio_packet
 from engineio import socket as eio_socket
 from wsproto import ConnectionType, WSConnection
@@ -85,9 +86,6 @@ class WebSocket:
     def __call__(self, environ, start_response):
         gunicorn = "gunicorn.socket" in environ
         self.sock = environ["gunicorn.socket"] if gunicorn else pywsgi_socket(environ)
-        # For eventlet's WebSocket, python-engineio's middleware stores a class it defines per
-        # request in the environ, which lives as long as the socket (2.5 KiB each).
-        environ.pop("eventlet.input", None)
         if not self.accept(environ):
             return self.server._bad_request("Not a WebSocket handshake")
         try:
@@ -200,10 +198,20 @@ def pywsgi_socket(environ):
     return rfile.raw._sock
 
 
+STOCK_WSGI_CALL = eio_middleware.WSGIApp.__call__
 STOCK_SEND = eio_socket.Socket.send
 STOCK_CLOSE = eio_socket.Socket.close
 STOCK_SCHEDULE_PING = eio_socket.Socket.schedule_ping
 STOCK_HANDLER = eio_socket.Socket._websocket_handler
+
+
+def wsgi_call(self, environ, start_response):
+    """WSGIApp.__call__ without the class python-engineio defines per request under gunicorn
+    for eventlet's WebSocket: the request's frame keeps it for the socket's life (2.5 KiB)."""
+    path = environ["PATH_INFO"]
+    if path is not None and path.startswith(self.engineio_path):
+        return self.engineio_app.handle_request(environ, start_response)
+    return STOCK_WSGI_CALL(self, environ, start_response)
 
 
 def send(self, pkt):
@@ -216,7 +224,7 @@ def send(self, pkt):
 
 
 def close(self, wait=True, abort=False, reason=None):
-    """Socket.close, as python-engineio 4.x has it, with the WebSocket in place of the queue."""
+    """Socket.close, as python-engineio 4.15 has it, with the WebSocket in place of the queue."""
     websocket = getattr(self, "websocket", None)
     if websocket is None:
         return STOCK_CLOSE(self, wait, abort, reason)
@@ -258,7 +266,7 @@ def ping(socket):
 
 
 def websocket_handler(self, ws):
-    """Socket._websocket_handler, as python-engineio 4.x has it, without the writer greenlet."""
+    """Socket._websocket_handler, as python-engineio 4.15 has it, without the writer greenlet."""
     if not isinstance(ws, WebSocket):
         return STOCK_HANDLER(self, ws)
     if self.connected and not upgraded_from_polling(self, ws):
@@ -316,10 +324,12 @@ def queued(self) -> list:
 
 
 def install(engineio_server) -> None:
-    """Use the direct WebSocket for this Engine.IO server if it runs under gevent."""
+    """Use the direct WebSocket for this Engine.IO server if it runs under gevent (written
+    against python-engineio 4.15, pinned in pyproject.toml)."""
     if engineio_server.async_mode != "gevent":
         return
     engineio_server._async = {**engineio_server._async, "websocket": WebSocket}
+    eio_middleware.WSGIApp.__call__ = wsgi_call
     eio_socket.Socket.send = send
     eio_socket.Socket.close = close
     eio_socket.Socket.schedule_ping = schedule_ping

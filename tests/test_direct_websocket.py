@@ -94,6 +94,24 @@ def test_an_idle_screen_is_pinged_and_stays_connected(frappe_url, redis_url, bri
         stop(web)
 
 
+def test_a_long_polling_browser_is_pinged_and_stays_connected(frappe_url, redis_url, bridge):
+    # Behind a proxy that refuses WebSockets a browser stays on long-polling; its pings are
+    # sent from the event loop's timer too, through a greenlet.
+    url, web = start_web(frappe_url, redis_url, SOCKET_PING_SECONDS="0.5")
+    try:
+        http = web_login(url, "manager1@example.com", "manager1")
+        poll = url + "/socket.io/?EIO=4&transport=polling"
+        opened = json.loads(http.get(poll, timeout=10).text[1:])
+        poll += "&sid=" + opened["sid"]
+        for _ in range(4):  # 2 s: the 0.5 s ping timeout four times over
+            assert http.get(poll, timeout=5).text == "2"
+            assert http.post(poll, data="3", timeout=5).text == "OK"
+        assert http.post(poll, data="40", timeout=5).text == "OK"
+        assert http.get(poll, timeout=5).text.startswith("40{")  # Socket.IO's CONNECT answered
+    finally:
+        stop(web)
+
+
 def test_a_screen_that_stops_answering_pings_is_closed(frappe_url, redis_url, bridge):
     url, web = start_web(frappe_url, redis_url, SOCKET_PING_SECONDS="0.5")
     try:
