@@ -9,8 +9,9 @@ import importlib.util
 from pathlib import Path
 
 # Connections one gevent (or eventlet) worker holds at once; gunicorn's default is 1,000, and
-# every open browser or TV holds one. An idle socket costs about 73 KiB (docs/benchmarks.md):
-# 10,000 are about 730 MiB. `--worker-connections N` on the command line overrides this.
+# every open browser or TV holds one. An idle socket costs about 40 KiB, 60 right after a
+# reconnect burst (docs/benchmarks.md, section 7): 10,000 are about 400-600 MiB.
+# `--worker-connections N` on the command line overrides this.
 worker_connections = 10_000
 
 
