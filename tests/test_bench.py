@@ -1,6 +1,6 @@
 """The benchmark harness cannot rot: scenario 1 at a tiny size, against the real stack."""
 
-from bench import capacity, fanout, pace, queue
+from bench import capacity, fanout, pace, queue, socket_memory
 
 
 def test_fanout_smoke():
@@ -40,3 +40,11 @@ def test_capacity_smoke():
     assert steps[-1]["cpu_us_per_delivery"] is not None
     assert steps[-1]["deliveries_per_s"] == 200
     assert "(capacity)" in capacity.markdown(table, "smoke")
+
+
+def test_socket_memory_accounts_for_the_workers_memory(capsys):
+    socket_memory.main(20, trace=True, batch=10)
+    report = capsys.readouterr().out
+    assert "20 sockets, KiB per socket:" in report
+    assert "glibc: in_use" in report and "pymalloc: arenas" in report
+    assert "bytes per socket by lineno:" in report
