@@ -19,6 +19,7 @@ from . import (
     auth,
     config,
     direct_websocket,
+    frames,
     live,
     locator,
     logs,
@@ -101,7 +102,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
             ),
         ),
         manage_session=False,
-        json=live.FrameJSON,
+        serializer=frames.CheckedPacket,  # a client's frames, checked before any handler
         # Our own origin only, plus any the settings add: no cross-site socket hijacking.
         cors_allowed_origins=list(settings.socket_origins) or None,
         # A socket that has not answered a ping within 20 s (or one interval, if shorter) is gone.

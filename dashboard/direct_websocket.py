@@ -38,6 +38,8 @@ from wsproto.events import (
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from . import frames
+
 RECEIVE_BYTES = 4096
 
 
@@ -151,17 +153,17 @@ class WebSocket:
     def wait(self) -> str | bytes | None:
         """The client's next message; None once the connection is closed."""
         while not self.closed:
-            for event in self.connection.events():
-                message = self.take(event)
-                if message is not None:
-                    return message
             try:
+                for event in self.connection.events():
+                    message = self.take(event)
+                    if message is not None or self.closed:
+                        return message
                 data = self.sock.recv(RECEIVE_BYTES)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            self.connection.receive_data(data)
+                if not data:
+                    break
+                self.connection.receive_data(data)
+            except (OSError, LocalProtocolError, RemoteProtocolError):
+                break  # gone, or frames after its Close: the socket ends now
         self.closed = True
         return None
 
@@ -279,7 +281,12 @@ def websocket_handler(self, ws):
     self.queue = None
     while (message := ws.wait()) is not None:
         try:
-            self.receive(eio_packet.Packet(encoded_packet=message))
+            pkt = eio_packet.Packet(encoded_packet=message)
+        except (ValueError, TypeError, IndexError):
+            frames.refused("unreadable Engine.IO packet")  # no frame of it can be answered
+            break
+        try:
+            self.receive(pkt)
         except exceptions.UnknownPacketError:
             pass
         except exceptions.SocketIsClosedError:

@@ -9,7 +9,6 @@ Frappe ending the session, or revoking a display closes the sockets concerned.
 """
 
 import contextlib
-import json
 import logging
 import time
 from collections import deque
@@ -23,6 +22,7 @@ from .displays import DISPLAY_COOKIE, public_summary
 from .events import public_copy
 from .extensions import socketio
 from .feed import valid_feed_id
+from .frames import BAD_FRAME
 from .frappe import FrappeError, FrappeUnavailable, NotFound, NotPermitted, SessionExpired
 from .metrics import LIVE_SOCKETS
 from .outlets import valid_outlet_name
@@ -36,11 +36,10 @@ REPLAY_LATEST = 50
 REPLAY_MOST = 500
 RECHECK_EVERY = 30  # seconds between sweeps of this process's sockets
 
-BAD_FRAME = "bad_frame"  # the event a frame we cannot read becomes
-_logged_frames: set[str] = set()
 
 # This process's sockets: socket id -> who it is and what it watches.
 sockets: dict[str, dict] = {}
+_orphans: set[str] = set()  # connected sockets with no entry in `sockets` at the last sweep
 _sweeper_started = False
 
 
@@ -60,27 +59,9 @@ def without_compression(wsgi_app):
     return app
 
 
-class FrameJSON:
-    """The JSON module python-socketio reads frames with. A frame that is not JSON, or nested
-    deeper than Python's parser goes, becomes the event `bad_frame`, whose ack answers
-    bad_request: the sender hears why, and the log gets one line per kind, not a traceback."""
-
-    dumps = staticmethod(json.dumps)
-
-    @staticmethod
-    def loads(text, *args, **kwargs):
-        try:
-            return json.loads(text, *args, **kwargs)
-        except (ValueError, RecursionError) as exc:
-            kind = "nested too deeply" if isinstance(exc, RecursionError) else "not JSON"
-            if kind not in _logged_frames:  # once per kind: input must not flood the log
-                _logged_frames.add(kind)
-                log.warning("a Socket.IO frame %s (further ones are only answered)", kind)
-            return [BAD_FRAME]
-
-
 @socketio.on(BAD_FRAME)
 def on_bad_frame(*_args):
+    """A frame frames.CheckedPacket refused: the sender hears why."""
     return {"ok": False, "error": "bad_request"}
 
 
@@ -287,7 +268,8 @@ def close_sockets(group: str, event: str, data: dict, known: tuple = ()) -> None
         store().delete(key)
     except redis.RedisError:
         socket_ids = set()
-    for sid in socket_ids | set(known):
+    here = {sid for sid, state in list(sockets.items()) if state["group"] == group}
+    for sid in socket_ids | here | set(known):
         socketio.emit(event, data, to=sid)
         socketio.server.disconnect(sid, namespace="/")
 
@@ -323,6 +305,7 @@ def sweep_forever(app) -> None:
 
 def recheck_sockets(every: float) -> None:
     """Ask again, for long-lived sockets, whether they may still watch what they watch."""
+    audit_rooms()
     now = time.monotonic()
     for sid, state in list(sockets.items()):
         if state["kind"] == "display":
@@ -346,3 +329,25 @@ def recheck_outlet(sid: str, state: dict, outlet: str, now: float) -> None:
     elif problem is None:
         state["outlets"][outlet] = now
     # "unavailable": keep what Frappe said last and ask again next round.
+
+
+def audit_rooms() -> None:
+    """Every socket in an outlet's room here must be one this process holds as watching that
+    outlet; any other leaves the room, whatever way its registry entry was lost. A connection
+    that has had no entry for a whole round is closed."""
+    global _orphans
+    server = socketio.server
+    rooms = server.manager.rooms.get("/", {})
+    for room, members in list(rooms.items()):
+        if not isinstance(room, str) or not room.startswith(("outlet:", "public:")):
+            continue
+        for sid in list(members):
+            state = sockets.get(sid)
+            if state is None or all(room_of(state, o) != room for o in list(state["outlets"])):
+                server.leave_room(sid, room, namespace="/")
+                log.warning("a socket was in room %s without the right to it: removed", room)
+    connected = {sid for sid in list(rooms.get(None, {})) if server.manager.is_connected(sid, "/")}
+    unknown = connected - sockets.keys()
+    for sid in unknown & _orphans:
+        server.disconnect(sid, namespace="/")
+    _orphans = unknown

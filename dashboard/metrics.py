@@ -24,6 +24,9 @@ CACHE_LOOKUPS = Counter(
     "dashboard_cache_lookups_total", "Shared cache lookups: hit, fetched, waited or stale",
     ["result"],
 )  # fmt: skip
+BAD_FRAMES = Counter(
+    "dashboard_bad_frames_total", "Socket.IO frames from clients refused, by kind", ["kind"]
+)
 LIVE_SOCKETS = Gauge(
     "dashboard_live_sockets", "Socket.IO clients connected to this process", ["kind"]
 )

@@ -172,16 +172,26 @@ def login(client, usr="manager1@example.com", pwd="manager1", next_url="", **ext
 
 
 def start_web(
-    frappe_url: str, redis_url: str, port: int | None = None, mode: str = "gevent", **overrides
+    frappe_url: str,
+    redis_url: str,
+    port: int | None = None,
+    mode: str = "gevent",
+    log=None,
+    **overrides,
 ) -> tuple[str, subprocess.Popen]:
-    """The web app as the Procfile runs it: gunicorn with the gevent (or eventlet) worker."""
+    """The web app as the Procfile runs it: gunicorn with the gevent (or eventlet) worker;
+    its log to the file `log` if given."""
     port = port or free_port()
     settings = dashboard_env(frappe_url, redis_url, SOCKETIO_ASYNC_MODE=mode, **overrides)
     env = {**os.environ, **settings}
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     command = [gunicorn, "-k", mode, "-w", "1", "-b", f"127.0.0.1:{port}"]
     process = subprocess.Popen(
-        [*command, "dashboard:create_app()"], cwd=ROOT, env=env, start_new_session=True
+        [*command, "dashboard:create_app()"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stderr=log,
     )
     url = f"http://127.0.0.1:{port}"
     wait_for_http(url + "/healthz", process)

@@ -1,0 +1,233 @@
+"""A hostile client with a session or a display token: no frame it sends keeps a socket in a
+room it has lost the right to (issue 27)."""
+
+import contextlib
+import json
+import re
+import threading
+import time
+
+import pytest
+import redis
+
+from .conftest import start_web, stop, web_login
+from .test_hardening import answer_to, raw_socket
+from .test_live import quick_recheck_web, set_outlets, submit_sale  # noqa: F401  (a fixture)
+from .test_tv import csrf_of, pair_over_http
+
+# Every trick a client can play with lifecycle names, sent before the way out is taken.
+TRICKS = [
+    '["disconnect"]',
+    '["disconnect","client namespace disconnect"]',
+    '["connect"]',
+    '["connect",{"version":"x"}]',
+    '["connect_error"]',
+]
+
+
+class Listener:
+    """Reads a raw socket's frames in a thread, answering pings: what it heard, and whether the
+    server closed it."""
+
+    def __init__(self, ws):
+        self.ws, self.frames, self.closed = ws, [], threading.Event()
+        threading.Thread(target=self.read, daemon=True).start()
+
+    def read(self):
+        with contextlib.suppress(Exception):  # closed: by the server, or by the test
+            while frame := self.ws.recv():
+                if frame == "2":
+                    self.ws.send("3")
+                self.frames.append(frame)
+        self.closed.set()
+
+    def heard(self, text: str) -> bool:
+        return any(text in frame for frame in self.frames)
+
+
+def play_tricks(ws, outlet: str) -> Listener:
+    """Subscribe, then send every lifecycle name as a client event; each is refused."""
+    subscribe = json.dumps({"outlet": outlet, "after": None})
+    ws.send(f'420["subscribe",{subscribe}]')
+    assert answer_to(ws, 0)["ok"] is True
+    for n, trick in enumerate(TRICKS, start=1):
+        ws.send(f"42{n}{trick}")
+        assert answer_to(ws, n) == {"ok": False, "error": "bad_request"}, trick
+    ws.send(f'429["subscribe",{subscribe}]')  # still itself
+    assert answer_to(ws, 9)["ok"] is True
+    return Listener(ws)
+
+
+def sales_after(listener, frappe_http, outlet, count=3) -> list[str]:
+    """Make `count` sales of `outlet`; the ones this socket heard within a few seconds."""
+    invoices = [submit_sale(frappe_http, outlet) for _ in range(count)]
+    time.sleep(3)
+    return [invoice for invoice in invoices if listener.heard(invoice)]
+
+
+def wait_closed(listener, seconds=10):
+    assert listener.closed.wait(seconds), "the socket is still open"
+
+
+def logout(web_url, http):
+    http.post(web_url + "/logout", data={"csrf_token": csrf_of(http, web_url + "/")}, timeout=10)
+
+
+def test_a_client_sent_disconnect_is_refused_and_logout_still_closes(web_server, bridge,
+                                                                       frappe_http):  # fmt: skip
+    http = web_login(web_server, "manager1@example.com", "manager1")
+    listener = play_tricks(raw_socket(web_server, http.cookies), "OUTLET-001")
+    assert not listener.heard("43")  # no lifecycle handler answered
+    logout(web_server, http)
+    wait_closed(listener)
+    assert listener.heard('"session_expired"')
+    assert sales_after(listener, frappe_http, "OUTLET-001") == []
+
+
+def test_a_revoked_display_that_played_tricks_is_closed(web_server, bridge, frappe_http):
+    manager = web_login(web_server, "manager1@example.com", "manager1")
+    tv = pair_over_http(web_server, manager, label="Tricky TV")
+    listener = play_tricks(raw_socket(web_server, tv.cookies), "OUTLET-001")
+    page = f"{web_server}/outlets/OUTLET-001/displays"
+    display_id = re.findall(r"/displays/([0-9a-f]{16})/revoke", manager.get(page).text)[-1]
+    form = {"csrf_token": csrf_of(manager, page)}
+    assert manager.post(f"{page}/{display_id}/revoke", data=form, timeout=10).ok
+    wait_closed(listener)
+    assert listener.heard('"display_revoked"')
+    assert sales_after(listener, frappe_http, "OUTLET-001") == []
+
+
+def test_an_outlet_taken_away_by_frappe_is_left_despite_tricks(quick_recheck_web, frappe_http,
+                                                                bridge):  # fmt: skip
+    http = web_login(quick_recheck_web, "manager2@example.com", "manager2")
+    listener = play_tricks(raw_socket(quick_recheck_web, http.cookies), "OUTLET-003")
+    set_outlets(frappe_http, "manager2@example.com", ["OUTLET-002"])
+    try:
+        deadline = time.monotonic() + 10
+        while not listener.heard('"forbidden"') and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listener.heard('["forbidden",{"outlet":"OUTLET-003"}]')
+        assert sales_after(listener, frappe_http, "OUTLET-003") == []
+    finally:
+        set_outlets(frappe_http, "manager2@example.com", ["OUTLET-002", "OUTLET-003"])
+        listener.ws.close()
+
+
+def test_an_expired_session_that_played_tricks_is_closed(quick_recheck_web, redis_url, bridge,
+                                                         frappe_http):  # fmt: skip
+    http = web_login(quick_recheck_web, "manager1@example.com", "manager1")
+    listener = play_tricks(raw_socket(quick_recheck_web, http.cookies), "OUTLET-001")
+    session_id = http.cookies["fd_session"]
+    redis.Redis.from_url(redis_url).delete(f"session:{session_id}")  # as its TTL would
+    wait_closed(listener)
+    assert sales_after(listener, frappe_http, "OUTLET-001") == []
+
+
+@pytest.mark.parametrize(
+    "frame", ["42[]", '42[{"a":1}]', "42[7]", '42"x"', "4", "49", "43[1]", "4x"]
+)
+def test_malformed_socketio_frames_are_answered_and_the_socket_lives(web_server, bridge, frame):
+    http = web_login(web_server, "manager1@example.com", "manager1")
+    ws = raw_socket(web_server, http.cookies)
+    try:
+        ws.send(frame)
+        ws.send('428["subscribe",{"outlet":"OUTLET-001","after":null}]')
+        assert answer_to(ws, 8)["ok"] is True
+    finally:
+        ws.close()
+
+
+def test_reserved_names_are_counted(web_server, bridge):
+    http = web_login(web_server, "manager1@example.com", "manager1")
+    ws = raw_socket(web_server, http.cookies)
+    try:
+        ws.send('421["disconnect"]')
+        assert answer_to(ws, 1) == {"ok": False, "error": "bad_request"}
+    finally:
+        ws.close()
+    metrics = http.get(web_server + "/metrics", timeout=10).text
+    counted = re.search(r'dashboard_bad_frames_total\{kind="reserved name"\} (\S+)', metrics)
+    assert counted and float(counted.group(1)) >= 1, metrics[-2000:]
+
+
+def test_a_socket_the_registry_lost_leaves_its_rooms_and_is_closed(make_app, monkeypatch):
+    """Defence in depth: however a socket's entry was lost, the sweep takes it out of every
+    outlet's room, then closes it."""
+    import flask_socketio.test_client
+
+    from dashboard import live
+    from dashboard.extensions import socketio
+
+    from .conftest import login
+
+    # Flask-SocketIO's test client refuses a message queue; rooms here are this process's own.
+    monkeypatch.setattr(flask_socketio.test_client, "PubSubManager", type("NoQueue", (), {}))
+    app = make_app()
+    http = app.test_client()
+    login(http)
+    client = socketio.test_client(app, flask_test_client=http)
+    ack = client.emit("subscribe", {"outlet": "OUTLET-001", "after": None}, callback=True)
+    assert ack["ok"] is True
+    manager = socketio.server.manager
+    sid = manager.sid_from_eio_sid(client.eio_sid, "/")
+    room = manager.rooms["/"]["outlet:OUTLET-001"]
+    assert sid in room
+    live.sockets.pop(sid)  # as the client-sent `disconnect` once did
+    with app.app_context():
+        live.audit_rooms()
+        assert sid not in manager.rooms["/"].get("outlet:OUTLET-001", {})
+        assert client.is_connected()  # a socket may be half way through connecting: one round
+        live.audit_rooms()
+    assert not client.is_connected()
+
+
+def live_manager_sockets(web_url, http) -> float:
+    metrics = http.get(web_url + "/metrics", timeout=10).text
+    found = re.search(r'dashboard_live_sockets\{kind="manager"\} (\S+)', metrics)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_close_frame_with_more_after_it_ends_the_socket_at_once(web_server, bridge):
+    """python-socketio's own client often sends a frame after its Close."""
+    from websocket import ABNF
+
+    http = web_login(web_server, "manager1@example.com", "manager1")
+    before = live_manager_sockets(web_server, http)
+    ws = raw_socket(web_server, http.cookies)
+    assert live_manager_sockets(web_server, http) == before + 1
+    close = ABNF.create_frame(b"\x03\xe8", ABNF.OPCODE_CLOSE).format()
+    ws.sock.sendall(close + ABNF.create_frame("41", ABNF.OPCODE_TEXT).format())
+    deadline = time.monotonic() + 5
+    while live_manager_sockets(web_server, http) > before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert live_manager_sockets(web_server, http) == before
+    ws.sock.close()
+
+
+MALFORMED = ["42[]", '42[{"a":1}]', "42[7]", '42"x"', "4", "49", "43[1]", "4x",
+             '42["disconnect"]', '40"x"', '451-["subscribe",{"_placeholder":true,"num":0}]',
+             "x", "", "9", "5", "6"]  # fmt: skip
+
+
+def test_malformed_frames_are_logged_once_per_kind_never_a_traceback(frappe_url, redis_url,
+                                                                    tmp_path):  # fmt: skip
+    log_path = tmp_path / "web.log"
+    with open(log_path, "w") as log:
+        web_url, web = start_web(frappe_url, redis_url, log=log)
+    try:
+        http = web_login(web_url, "manager1@example.com", "manager1")
+        for _ in range(2):
+            for frame in MALFORMED:
+                ws = raw_socket(web_url, http.cookies)
+                ws.send(frame)
+                ws.send_binary(b"\x04\x00binary")
+                ws.send('428["subscribe",{"outlet":"OUTLET-001","after":null}]')
+                with contextlib.suppress(Exception):  # an Engine.IO frame it cannot read ends it
+                    answer_to(ws, 8)
+                ws.close()
+    finally:
+        stop(web)
+    text = log_path.read_text()
+    assert "Traceback" not in text, text[-3000:]
+    refused = re.findall(r"a Socket.IO frame refused: (.+?) \(", text)
+    assert refused and len(refused) == len(set(refused)), refused
