@@ -15,7 +15,7 @@ from .cache import UNREAD, SharedCache
 from .channel import quiet_key
 from .frappe import FrappeError, NotFound, NotPermitted
 from .pace import HIDDEN as PACE_HIDDEN
-from .pace import Pace, refused_key
+from .pace import Pace, access_key
 
 PERIODS = ("daily", "weekly", "monthly")
 MAX_NAME_LENGTH = 140  # Frappe's limit for document names
@@ -97,16 +97,16 @@ class Outlets:
         The busiest answer we give (pages, sockets, polling scripts): what it needs of our
         Redis (the grant, the figures, the quiet mark, a pace refusal) is read in one trip.
         """
-        grant, held, quiet, refused = self.cache.read_many(
+        grant, held, quiet, pace_access = self.cache.read_many(
             [permission_key(user, outlet), figures_key(period, outlet)],
-            [quiet_key(outlet), refused_key(user)],
+            [quiet_key(outlet), access_key(user, outlet)],
         )
         label = self.check_access(user, sid, outlet, grant)
         fetch = lambda: self.frappe.call(DASHBOARD_METHOD, sid=sid, outlet=outlet, period=period)  # noqa: E731
         figures = self.figures(outlet, period, label, fetch, held)
         if period != "daily":
             return figures
-        return self.today(figures, user, sid, quiet, refused=bool(refused))
+        return self.today(figures, user, sid, quiet, pace_access)
 
     def service_summary(self, outlet: str, label: str, period: str = "daily") -> dict:
         """Figures for a paired display, read with the service account."""
@@ -115,18 +115,18 @@ class Outlets:
             return figures
         return self.today(figures, None, None, self.cache.redis.get(quiet_key(outlet)))
 
-    def today(self, figures: dict, user, sid, quiet: bytes | None, refused=False) -> dict:
+    def today(self, figures: dict, user, sid, quiet: bytes | None, pace_access=None) -> dict:
         """Today's figures with their pace, and the bridge's quiet mark (quiet.py) as read."""
         mark = json.loads(quiet) if quiet else None
-        paced = self.with_pace(figures, user, sid, refused)
+        paced = self.with_pace(figures, user, sid, pace_access)
         return {**paced, "quiet": mark if isinstance(mark, dict) else None}
 
-    def with_pace(self, figures: dict, user: str | None, sid: str | None, refused=False) -> dict:
+    def with_pace(self, figures: dict, user: str | None, sid: str | None, access=None) -> dict:
         """Today's figures with their pace against last week; `pace` None and `pace_hidden`
         saying why when it cannot be had (never an error: the figures stand without it)."""
         now = datetime.now(ZoneInfo(self.time_zone()))
         try:
-            last_week = self.pace.last_week(user, sid, figures["outlet"], now, refused)
+            last_week = self.pace.last_week(user, sid, figures["outlet"], now, access)
         except NotPermitted:
             return {**figures, "pace": None, "hourly": None, "pace_hidden": PACE_HIDDEN}
         except FrappeError:

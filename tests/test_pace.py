@@ -3,6 +3,7 @@ demo Frappe's own history, asked once per outlet per day and never across outlet
 
 import json
 import re
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -91,13 +92,19 @@ def test_last_weeks_day_is_asked_once_for_everyone(make_app, frappe_http):
             for _ in range(3):
                 answer = client.get("/api/outlets/OUTLET-003/summary?period=daily").get_json()
                 assert answer["pace"] is not None
-    assert counts().get(asked, 0) - before == 1
+    # The day once, by the first person; the other person's own right to read the outlet's
+    # Sales Invoices once (a one-row list), shared by both processes for the permission time.
+    assert counts().get(asked, 0) - before == 2
+
+
+def invoices_readable(frappe_http, value: bool) -> None:
+    frappe_http.as_service("POST", "/api/method/frappe_sim.set_invoices_readable",
+                           json={"readable": value})  # fmt: skip
 
 
 def test_a_refused_invoice_list_hides_pace_with_a_reason(client, frappe_http):
     def readable(value):
-        frappe_http.as_service("POST", "/api/method/frappe_sim.set_invoices_readable",
-                               json={"readable": value})  # fmt: skip
+        invoices_readable(frappe_http, value)
 
     readable(False)
     try:
@@ -113,6 +120,26 @@ def test_a_refused_invoice_list_hides_pace_with_a_reason(client, frappe_http):
         assert page.status_code == 200 and "Sales Invoices" in page.get_data(as_text=True)
     finally:
         readable(True)
+
+
+def test_history_cached_by_others_is_not_shown_to_a_person_frappe_refuses(make_app, frappe_http):
+    app = make_app(PERMISSION_CACHE_SECONDS="1")
+    client = app.test_client()
+    pace = app.extensions["outlets"].pace
+    with app.app_context():  # the bridge's service account reads last week first, as it does
+        assert pace.last_week(None, None, "OUTLET-003", datetime.now(ZONE))
+    invoices_readable(frappe_http, False)
+    try:
+        login(client, "manager2@example.com", "manager2")
+        for _ in range(2):  # asked of Frappe, then as remembered
+            summary = client.get("/api/outlets/OUTLET-003/summary?period=daily").get_json()
+            assert summary["pace"] is None and summary["hourly"] is None
+            assert "Sales Invoices" in summary["pace_hidden"]
+    finally:
+        invoices_readable(frappe_http, True)
+    time.sleep(1.1)  # the refusal is kept for the permission time only
+    summary = client.get("/api/outlets/OUTLET-003/summary?period=daily").get_json()
+    assert summary["pace"]["last_week_sales"] and summary.get("pace_hidden") is None
 
 
 def test_pace_never_crosses_outlets(client):
