@@ -75,6 +75,7 @@ class Settings:
     metrics_token: str | None = None
     app_version: str | None = None  # None: the package version and a digest of the front end
     pairing_codes_per_address: str = "30 per hour"
+    pairing_codes_total: str = "1000 per 10 minutes"  # every address together
     pairing_attempts_per_user: str = "10 per 10 minutes"
     subscribes_per_session: str = "600 per minute"  # over every socket of a session or display
     live_recheck_seconds: float = 180.0
@@ -160,6 +161,7 @@ def load(environ=None) -> Settings:
         tile_url=env.template("TILE_URL", Settings.tile_url, ("{z}", "{x}", "{y}")),
         tile_attribution=env.optional("TILE_ATTRIBUTION") or Settings.tile_attribution,
         pairing_codes_per_address=env.rate("PAIRING_CODES_PER_ADDRESS", "30 per hour"),
+        pairing_codes_total=env.rate("PAIRING_CODES_TOTAL", "1000 per 10 minutes"),
         pairing_attempts_per_user=env.rate("PAIRING_ATTEMPTS_PER_USER", "10 per 10 minutes"),
         subscribes_per_session=env.rate("SUBSCRIBES_PER_SESSION", "600 per minute"),
         live_recheck_seconds=env.seconds("LIVE_RECHECK_SECONDS", 180.0),

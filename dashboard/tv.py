@@ -78,7 +78,10 @@ def pairing_page():
     status = 200
     if code is None:
         try:
-            with limiter.limit(pairing_limit, key_func=lambda: request.remote_addr or ""):
+            with (
+                limiter.limit(pairing_limit, key_func=lambda: request.remote_addr or ""),
+                limiter.limit(pairing_total, key_func=lambda: "all", scope="pairing-total"),
+            ):
                 code, waiting = displays().new_code()
                 seconds_left = CODE_TTL
         except RateLimitExceeded:
@@ -108,6 +111,10 @@ def pairing_qr_code(code: str) -> str:
 
 def pairing_limit() -> str:
     return current_app.extensions["settings"].pairing_codes_per_address
+
+
+def pairing_total() -> str:
+    return current_app.extensions["settings"].pairing_codes_total
 
 
 @bp.route("/tv/pairing")

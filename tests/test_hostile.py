@@ -231,3 +231,22 @@ def test_malformed_frames_are_logged_once_per_kind_never_a_traceback(frappe_url,
     assert "Traceback" not in text, text[-3000:]
     refused = re.findall(r"a Socket.IO frame refused: (.+?) \(", text)
     assert refused and len(refused) == len(set(refused)), refused
+
+
+def test_anonymous_page_loads_leave_our_redis_flat(make_app, redis_url):
+    """10,000 page loads by browsers that never log in, from 20 addresses."""
+    app = make_app(PAIRING_CODES_TOTAL="50 per 10 minutes")
+    ours = redis.Redis.from_url(redis_url)
+    paths = ["/login", "/login?next=/outlets/OUTLET-001", "/locator", "/tv", "/"]
+    for path in paths:  # what any first visitor fills: the locator's cache, the time zone
+        app.test_client().get(path)
+    keys, memory = ours.dbsize(), ours.info("memory")["used_memory"]
+    for n in range(10_000):
+        browser = app.test_client()  # a new browser each time: no cookies
+        browser.environ_base["REMOTE_ADDR"] = f"203.0.113.{n % 20}"
+        assert browser.get(paths[n % len(paths)]).status_code in (200, 302, 429)
+    assert not list(ours.scan_iter("session:*")), "an anonymous visit stored a session"
+    # Pairing codes (two keys each, bounded in total) and rate counters (one per address).
+    grown = ours.dbsize() - keys
+    assert grown <= 2 * 50 + 2 * 20 + 5, grown
+    assert ours.info("memory")["used_memory"] - memory < 1_000_000

@@ -183,10 +183,17 @@ def test_pages_need_a_login_and_come_back_after_it(client):
 
 def test_session_id_rotates_on_login(client):
     client.get("/login")
-    before = client.get_cookie("fd_session").value
+    assert client.get_cookie("fd_session") is None  # an anonymous visit stores no session
+    client.set_cookie("fd_session", "planted-by-someone-else")
     login(client)
     after = client.get_cookie("fd_session").value
-    assert before != after
+    assert after != "planted-by-someone-else"
+
+
+def test_a_two_factor_challenge_lives_minutes_not_days(client, redis_url):
+    login(client, usr="otp@example.com", pwd="otp")
+    key = f"session:{client.get_cookie('fd_session').value}"
+    assert 0 < redis.Redis.from_url(redis_url).ttl(key) <= 15 * 60
 
 
 def test_logout_ends_both_sessions(client, frappe_http, redis_url):
