@@ -4,7 +4,9 @@ Head office (two people, each in two browsers) opens every outlet's daily summar
 as the overview does through the day, 20 at a time; the bridge meanwhile learns every outlet's
 usual hours for the quiet marks. Counted at the demo Frappe: Sales Invoice lists asked with a
 person's sid (pace: last week's day) and with the API key (the bridge: four past weekdays).
-Targets: one of each per outlet per day, however many people and page views.
+Targets: one of each per outlet per day, however many page views, and for pace one more
+per person and outlet per permission time (whether Frappe lets that person read the outlet's
+Sales Invoices).
 """
 
 import time

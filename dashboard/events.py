@@ -16,6 +16,10 @@ MAX_MESSAGE_BYTES = 256 * 1024
 MAX_NAME = 140  # Frappe's limit for document names
 MAX_TEXT = 200
 MAX_ITEMS = 500
+# A sale as stored and sent, in compact UTF-8 JSON: items past it are left out (and counted in
+# `items_omitted`), so that an outlet's feed of 500 sales stays within 2 MiB. A basket of ~80
+# items of ordinary names fits; the figures always come whole from Frappe.
+MAX_SALE_BYTES = 4096
 MAX_AMOUNT = 1e12
 # str(posting_date) + " " + str(posting_time): hours and seconds may lack their leading zero.
 TIMESTAMP = re.compile(
@@ -70,14 +74,35 @@ def check_event(kind: str, message) -> dict:
         raise BadEvent("items is not a list")
     if len(items) > MAX_ITEMS:
         raise BadEvent("too many items")
-    return {
+    sale = {
         "kind": SALE,
         "outlet": outlet,
         "invoice": name(message.get("invoice"), "invoice"),
         "grand_total": number(message.get("grand_total"), "grand_total"),
-        "items": [item(row) for row in items],
+        "items": [],
         "timestamp": timestamp(message.get("timestamp")),
     }
+    return within_bound(sale, [item(row) for row in items])
+
+
+def compact(value) -> str:
+    """JSON as we store and send it: UTF-8 text, no per-character escapes, no spaces."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def within_bound(sale: dict, items: list[dict]) -> dict:
+    """The sale with as many of its items, in order, as fit in MAX_SALE_BYTES."""
+    room = MAX_SALE_BYTES - len(compact(sale).encode()) - len(',"items_omitted":000')
+    kept = []
+    for row in items:
+        room -= len(compact(row).encode()) + 1
+        if room < 0:
+            break
+        kept.append(row)
+    sale["items"] = kept
+    if len(kept) < len(items):
+        sale["items_omitted"] = len(items) - len(kept)
+    return sale
 
 
 def item(row) -> dict:

@@ -7,15 +7,18 @@ one Lua script, so two bridges cannot both win. The bridge↔web names live in c
 """
 
 import json
+import math
 import re
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 import redis
 
-from .events import SALE
+from .events import SALE, compact
 
 FEED_ID = re.compile(r"\d{1,20}-\d{1,20}")
+REPLAY_PAGE = 50  # entries read from Redis at a time while replaying, newest first
+ENVELOPE_BYTES = 40  # what a stored event gains on the wire: its id and kind
 SALE_SEEN_FOR = 2 * 86400  # invoices are unique: remember them past any replay
 DAILY_SEEN_FOR = 10  # the same daily total twice within seconds is the same message
 
@@ -83,7 +86,7 @@ class Feed:
         else:
             seen, seen_for = f"feed:seen:{outlet}:daily:{event['daily_total']}", DAILY_SEEN_FOR
             total = "" if event["daily_total"] is None else repr(event["daily_total"])
-        body = json.dumps(event)
+        body = compact(event)
         now = datetime.now(self.zone)
         midnight = datetime.combine(now.date(), time(), self.zone)
         entry_id = self.append_script(
@@ -103,17 +106,33 @@ class Feed:
             return entry_id.decode(), None
         return ACCEPTED, payload(entry_id.decode(), body)
 
-    def since(self, outlet: str, after: str | None, limit: int) -> tuple[list[dict], bool]:
-        """Events after `after` (the latest `limit` without it), and whether none are missing."""
+    def since(
+        self, outlet: str, after: str | None, limit: int, most_bytes: float = math.inf
+    ) -> tuple[list[dict], bool]:
+        """The newest events after `after` (or the latest, without it), oldest first: at most
+        `limit` of them and about `most_bytes` of JSON. Also whether none between `after` and
+        the newest were left out (cut by those bounds, trimmed, or lost)."""
+        key, low, high = f"feed:{outlet}", f"({after}" if after else "-", "+"
+        kept, size, cut = [], 0, False
+        while not cut:
+            count = min(REPLAY_PAGE if most_bytes < math.inf else limit, limit - len(kept))
+            page = self.redis.xrevrange(key, max=high, min=low, count=count)
+            for entry_id, fields in page:
+                size += len(fields[b"event"]) + ENVELOPE_BYTES
+                if size > most_bytes or len(kept) == limit:
+                    cut = True
+                    break
+                kept.append(payload(entry_id.decode(), fields[b"event"]))
+            if len(page) < count:
+                break
+            cut = cut or len(kept) == limit
+            high = f"({page[-1][0].decode()}"
         if after is None:
-            entries = self.redis.xrevrange(f"feed:{outlet}", count=limit)[::-1]
-            return [payload(i.decode(), f[b"event"]) for i, f in entries], True
-        entries = self.redis.xrange(f"feed:{outlet}", min=f"({after}", count=limit)
-        events = [payload(i.decode(), f[b"event"]) for i, f in entries]
-        first = self.redis.xrange(f"feed:{outlet}", count=1)
+            return kept[::-1], True
+        first = self.redis.xrange(key, count=1)
         # Complete when the feed still reaches back to `after` (not trimmed, not lost).
-        complete = bool(first) and stream_id(first[0][0].decode()) <= stream_id(after)
-        return events, complete and len(events) < limit
+        reaches = bool(first) and stream_id(first[0][0].decode()) <= stream_id(after)
+        return kept[::-1], reaches and not cut
 
     def sales_since(self, outlet: str, since: datetime) -> list[dict]:
         """The sales stored since `since` (ids are the times they were stored)."""

@@ -34,6 +34,7 @@ MAX_OUTLETS_PER_SOCKET = 200  # names a socket may ask about, refused ones inclu
 SUBSCRIBES_PER_SOCKET = (300, 60.0)  # at most this many subscribes in this many seconds
 REPLAY_LATEST = 50
 REPLAY_MOST = 500
+REPLAY_BYTES = 256 * 1024  # a replay's events, at most: the newest; the snapshot covers the rest
 RECHECK_EVERY = 30  # seconds between sweeps of this process's sockets
 
 
@@ -198,7 +199,8 @@ def parse_subscribe(data) -> tuple[str | None, str | None, str | None]:
 
 def subscribe_answer(state: dict, outlet: str, after: str | None) -> dict:
     feed = current_app.extensions["feed"]
-    events, complete = feed.since(outlet, after, REPLAY_MOST if after else REPLAY_LATEST)
+    limit = REPLAY_MOST if after else REPLAY_LATEST
+    events, complete = feed.since(outlet, after, limit, REPLAY_BYTES)
     last_id = events[-1]["id"] if events else (feed.last_id(outlet) or after)
     if state.get("public_safe"):
         events = [public_copy(event) for event in events]

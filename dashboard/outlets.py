@@ -97,9 +97,9 @@ class Outlets:
         The busiest answer we give (pages, sockets, polling scripts): what it needs of our
         Redis (the grant, the figures, the quiet mark, a pace refusal) is read in one trip.
         """
-        grant, held, quiet, pace_access = self.cache.read_many(
-            [permission_key(user, outlet), figures_key(period, outlet)],
-            [quiet_key(outlet), access_key(user, outlet)],
+        grant, held, pace_access, quiet = self.cache.read_many(
+            [permission_key(user, outlet), figures_key(period, outlet), access_key(user, outlet)],
+            [quiet_key(outlet)],
         )
         label = self.check_access(user, sid, outlet, grant)
         fetch = lambda: self.frappe.call(DASHBOARD_METHOD, sid=sid, outlet=outlet, period=period)  # noqa: E731
@@ -115,13 +115,13 @@ class Outlets:
             return figures
         return self.today(figures, None, None, self.cache.redis.get(quiet_key(outlet)))
 
-    def today(self, figures: dict, user, sid, quiet: bytes | None, pace_access=None) -> dict:
+    def today(self, figures: dict, user, sid, quiet: bytes | None, pace_access=UNREAD) -> dict:
         """Today's figures with their pace, and the bridge's quiet mark (quiet.py) as read."""
         mark = json.loads(quiet) if quiet else None
         paced = self.with_pace(figures, user, sid, pace_access)
         return {**paced, "quiet": mark if isinstance(mark, dict) else None}
 
-    def with_pace(self, figures: dict, user: str | None, sid: str | None, access=None) -> dict:
+    def with_pace(self, figures: dict, user: str | None, sid: str | None, access=UNREAD) -> dict:
         """Today's figures with their pace against last week; `pace` None and `pace_hidden`
         saying why when it cannot be had (never an error: the figures stand without it)."""
         now = datetime.now(ZoneInfo(self.time_zone()))

@@ -2,9 +2,10 @@
 
 Last week's day never changes: its Sales Invoices (the doctype the seed's RPC sums) are asked of
 Frappe once per outlet per day, with the person's own sid after the permission check so that
-Frappe's permissions apply, and kept in the shared cache until the site's midnight for everyone
-who may read the outlet. Today's side comes from the figures and the live feed, never from
-asking Frappe again.
+Frappe's permissions apply, and kept in the shared cache until the site's midnight. It is shown
+to a person only while Frappe lets that person read the outlet's Sales Invoices (a one-row list
+with their sid, asked once per permission time, like outlet permissions). Today's side comes
+from the figures and the live feed, never from asking Frappe again.
 
 The daily summary is the busiest answer we give (pages, sockets and TVs all ask for it), so
 what cannot change is also kept in-process: a past day's sales, and today's sales up to the feed
@@ -17,6 +18,7 @@ import math
 import re
 from datetime import datetime, time, timedelta
 
+from .cache import UNREAD
 from .feed import stream_id
 from .frappe import NotPermitted
 
@@ -40,9 +42,8 @@ def seconds_of(posting_time) -> int | None:
 
 
 def access_key(user: str, outlet: str) -> str:
-    """What Frappe last said, within the permission time, of `user` reading `outlet`'s Sales
-    Invoices: b"1" allowed, b"0" refused."""
-    return f"pace:access:{user}:{outlet}"
+    """The shared cache's key for whether `user` may read `outlet`'s Sales Invoices."""
+    return f"pace-access:{user}:{outlet}"
 
 
 def remember(memo: dict, key, make):
@@ -62,49 +63,42 @@ class Pace:
         self.memo = {}
 
     def last_week(self, user: str | None, sid: str | None, outlet: str, now: datetime,
-                  access: bytes | None = None) -> list:  # fmt: skip
+                  access=UNREAD) -> list:  # fmt: skip
         """[[seconds after midnight, amount], ...] of the outlet's sales 7 days before `now`,
         in time order, for `user` (None: the service account). The day is shared by everyone,
         so a person gets it only while Frappe lets that person read the outlet's Sales Invoices
-        (`access`: what access_key holds, as read); raises NotPermitted when it does not."""
-        if access == b"0":
+        (`access`: that answer's cache entry, if just read); raises NotPermitted if not."""
+        if user and not self.may_read(user, sid, outlet, access):
             raise NotPermitted(HIDDEN)
         day = (now - timedelta(days=7)).date().isoformat()
-        asked = []  # whether this person's own sid fetched the day: that is a grant too
+        return remember(self.memo, ("history", outlet, day), lambda: self.cache.get(
+            f"history:{outlet}:{day}",
+            lambda: self.ask(sid, outlet, day),
+            fresh_for=NEVER_STALE,
+            keep_for=lambda _: seconds_to_midnight(now),
+        ).value)  # fmt: skip
 
-        def ask():
-            asked.append(True)
-            return self.ask(sid, outlet, day)
+    def may_read(self, user: str, sid: str, outlet: str, entry=UNREAD) -> bool:
+        """Whether Frappe lets `user` read `outlet`'s Sales Invoices: a one-row list with the
+        person's sid, asked once per permission time across every process."""
+        seconds = self.settings.permission_cache_seconds
+        return self.cache.get(
+            access_key(user, outlet),
+            lambda: self.ask_access(sid, outlet),
+            fresh_for=seconds,
+            keep_for=lambda allowed: None if allowed else seconds,  # as outlet permissions
+            entry=entry,
+        ).value
 
-        def shared_day():
-            return self.cache.get(
-                f"history:{outlet}:{day}", ask, fresh_for=NEVER_STALE,
-                keep_for=lambda _: seconds_to_midnight(now),
-            ).value  # fmt: skip
-
+    def ask_access(self, sid: str, outlet: str) -> bool:
         try:
-            if user and access != b"1":
-                history = shared_day()
-                if not asked:
-                    self.ask_access(sid, outlet)
-                self.note_access(user, outlet, True)
-                return history
-            return remember(self.memo, ("history", outlet, day), shared_day)
+            self.frappe.get_list(
+                "Sales Invoice", fields=["name"], limit=1, sid=sid,
+                filters=[["custom_franchise_outlet", "=", outlet]],
+            )  # fmt: skip
         except NotPermitted:
-            if user:
-                self.note_access(user, outlet, False)
-            raise NotPermitted(HIDDEN) from None
-
-    def ask_access(self, sid: str, outlet: str) -> None:
-        """One invoice's name, with the person's sid: Frappe answers 403 if it refuses."""
-        self.frappe.get_list(
-            "Sales Invoice", fields=["name"], filters=[["custom_franchise_outlet", "=", outlet]],
-            limit=1, sid=sid,
-        )  # fmt: skip
-
-    def note_access(self, user: str, outlet: str, allowed: bool) -> None:
-        ex = max(1, int(self.settings.permission_cache_seconds))
-        self.cache.redis.set(access_key(user, outlet), b"1" if allowed else b"0", ex=ex)
+            return False
+        return True
 
     def heard_today(self, outlet: str, feed_id: str | None, now: datetime) -> list:
         """[[seconds after midnight, amount], ...] of today's sales in the feed up to `feed_id`

@@ -18,7 +18,8 @@ def test_fanout_smoke():
 def test_pace_and_quiet_ask_frappe_once_per_outlet(tmp_path):
     table = pace.scenario(outlets=5, tmp=tmp_path, rounds=2, browsers=2)
     assert table["summaries"] == table["with_pace"] == 5 * 2 * 2
-    assert table["pace_calls"] == 5  # however many people and views
+    # The day once per outlet, and the person's right to it once per outlet, however many views.
+    assert table["pace_calls"] == 5 + 5
     assert table["quiet_calls"] == table["site_outlets"]  # the bridge: each outlet of the site
     assert "| 5 |" in pace.markdown(table, "smoke")
 

@@ -250,3 +250,40 @@ def test_anonymous_page_loads_leave_our_redis_flat(make_app, redis_url):
     grown = ours.dbsize() - keys
     assert grown <= 2 * 50 + 2 * 20 + 5, grown
     assert ours.info("memory")["used_memory"] - memory < 1_000_000
+
+
+def test_large_sales_are_stored_compactly_and_replayed_within_a_bound(
+    live_client, frappe_redis_url, redis_url
+):
+    """A Frappe user who names items can make a sale of 220 KB: stored as a few KiB of UTF-8,
+    and a replay of many such sales stays within its byte bound."""
+    from dashboard.events import MAX_SALE_BYTES
+    from dashboard.live import REPLAY_BYTES
+
+    from .test_live import frappe_sale, publish_raw
+
+    client = live_client("manager2@example.com", "manager2")
+    after = client.subscribe("OUTLET-003")["last_id"]
+    items = [{"item": "🍕" * 100 + f" {n}", "qty": 1, "amount": 1} for n in range(500)]
+    invoices = []
+    for _ in range(80):
+        sale = frappe_sale("OUTLET-003", grand_total=500, items=items)
+        raw = json.dumps(sale, ensure_ascii=False).encode()
+        assert 200_000 < len(raw) < 256 * 1024
+        publish_raw(frappe_redis_url, raw)
+        invoices.append(sale["message"]["invoice"])
+    client.wait_for(lambda e, d: e == "live_pos_sale" and d["invoice"] == invoices[-1], 30)
+    heard = [s for s in client.sales() if s["invoice"] in invoices]
+    assert len(heard) == 80
+    assert all(s["grand_total"] == 500 and s["items_omitted"] > 0 for s in heard)
+    assert heard[0]["items"][0]["item"] == "🍕" * 100 + " 0"
+    ours = redis.Redis.from_url(redis_url)
+    for _, fields in ours.xrevrange("feed:OUTLET-003", count=80):
+        assert len(fields[b"event"]) <= MAX_SALE_BYTES
+        assert "🍕".encode() in fields[b"event"]  # UTF-8, not \\ud83c\\udf55
+    replay = client.subscribe("OUTLET-003", after=after)
+    size = len(json.dumps(replay["events"], ensure_ascii=False).encode())
+    assert size <= REPLAY_BYTES and replay["complete"] is False
+    assert replay["events"][-1]["invoice"] == invoices[-1]  # the newest, in order
+    ids = [event["id"] for event in replay["events"]]
+    assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
