@@ -51,6 +51,7 @@ ROOMS_RECENT = 6 * 3600
 PENDING_MAX = 10_000
 LEASE_SECONDS = 3 * HEARTBEAT_EVERY  # a leader that stopped renewing is replaced after this
 HOLD_SECONDS = 20.0  # a standby keeps what it heard this long, to carry on where a leader died
+KNOWN_MOST = 100_000  # outlet names kept as known: then the set starts again
 
 
 class Backoff:
@@ -130,10 +131,11 @@ class Bridge:
         self.listening_since = 0.0  # epoch seconds
         self.next_beat = 0.0
         self.resync_at = None  # a second resync after our Redis came back (tick)
-        self.reconciler = self.quiet = None
+        self.reconciler = self.quiet = self.outlets = None
+        self.known: dict[str, float] = {}  # outlets Frappe has -> until when that is trusted
         if settings.has_service_account:
             cache = SharedCache.for_settings(self.redis, settings)
-            outlets = Outlets(self.frappe, cache, settings, self.feed)
+            self.outlets = outlets = Outlets(self.frappe, cache, settings, self.feed)
             self.reconciler = Reconciler(
                 outlets, self.redis, self.emit, settings.live_reconcile_seconds
             )
@@ -187,6 +189,9 @@ class Bridge:
         self.accept(event)
 
     def accept(self, event: dict) -> None:
+        if not self.known_outlet(event["outlet"]):
+            self.count("unknown_outlet")  # its feed would never expire, nor be read
+            return
         with self.flushing:
             if self.leading:
                 self.pending.append(event)
@@ -196,6 +201,18 @@ class Bridge:
             self.held.append((now, event))
             while self.held[0][0] < now - HOLD_SECONDS:
                 self.held.popleft()
+
+    def known_outlet(self, outlet: str) -> bool:
+        """False for an outlet Frappe says it does not have; True when it has, and while Frappe
+        cannot say (a sale is never lost for that). Known names are kept in-process a day."""
+        if self.outlets is None or self.known.get(outlet, 0) > time.monotonic():
+            return True
+        found = self.outlets.exists(outlet)
+        if found:
+            if len(self.known) >= KNOWN_MOST:
+                self.known.clear()
+            self.known[outlet] = time.monotonic() + 86400
+        return found is not False
 
     def take_turn(self) -> None:
         """Lead when no other bridge does; a new leader sends what it heard while standing by

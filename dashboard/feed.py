@@ -18,7 +18,7 @@ from .events import SALE, compact
 
 FEED_ID = re.compile(r"\d{1,20}-\d{1,20}")
 REPLAY_PAGE = 50  # entries read from Redis at a time while replaying, newest first
-ENVELOPE_BYTES = 40  # what a stored event gains on the wire: its id and kind
+ENVELOPE_BYTES = 64  # what a stored event gains on the wire: its id, and room to spare
 SALE_SEEN_FOR = 2 * 86400  # invoices are unique: remember them past any replay
 DAILY_SEEN_FOR = 10  # the same daily total twice within seconds is the same message
 

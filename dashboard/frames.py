@@ -24,8 +24,24 @@ RESERVED = frozenset({"connect", "disconnect", "connect_error", "message", "json
 _logged: set[str] = set()
 
 
+class WireJSON:
+    """JSON as frames carry it: UTF-8 text rather than an escape per character (an emoji is 4
+    bytes, not 12), unless the data holds text UTF-8 cannot carry (a lone surrogate)."""
+
+    loads = staticmethod(json.loads)
+
+    @staticmethod
+    def dumps(data, **kwargs) -> str:
+        text = json.dumps(data, ensure_ascii=False, **kwargs)
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            return json.dumps(data, **kwargs)
+        return text
+
+
 class CheckedPacket(packet.Packet):
-    json = json
+    json = WireJSON
 
     def __init__(self, *args, encoded_packet=None, **kwargs):
         super().__init__(*args, encoded_packet=encoded_packet, **kwargs)

@@ -21,6 +21,7 @@ PERIODS = ("daily", "weekly", "monthly")
 MAX_NAME_LENGTH = 140  # Frappe's limit for document names
 DASHBOARD_METHOD = "franchise_management.api.get_outlet_dashboard_data"
 ALLOW, DENY, MISSING = "allow", "deny", "missing"
+MISSING_FOR = 600  # seconds a name Frappe does not know is remembered as missing
 
 
 def valid_outlet_name(name: str) -> bool:
@@ -63,6 +64,28 @@ class Outlets:
         except NotFound:
             return {"access": MISSING}
         return {"access": ALLOW, "label": text_or(doc.get("outlet_name"), outlet)}
+
+    def exists(self, outlet: str) -> bool | None:
+        """Whether the site has `outlet`, as the service account sees it; None when Frappe
+        cannot say just now. Asked once a day per name, a missing name once per MISSING_FOR."""
+        try:
+            return self.cache.get(
+                f"exists:{outlet}",
+                lambda: self.ask_exists(outlet),
+                fresh_for=86400,
+                keep_for=lambda found: None if found else MISSING_FOR,
+            ).value
+        except FrappeError:
+            return None
+
+    def ask_exists(self, outlet: str) -> bool:
+        try:
+            self.frappe.get_doc("Franchise Outlet", outlet, as_service=True)
+        except NotFound:
+            return False
+        except NotPermitted:  # the service account reads every outlet, so it is there
+            return True
+        return True
 
     def list_for(self, user: str, sid: str) -> list[dict]:
         """The outlets Frappe lets `user` read; reading the list also proves access to each.

@@ -12,7 +12,7 @@ import redis
 
 from .conftest import start_web, stop, web_login
 from .test_hardening import answer_to, raw_socket
-from .test_live import quick_recheck_web, set_outlets, submit_sale  # noqa: F401  (a fixture)
+from .test_live import live_client, quick_recheck_web, set_outlets, submit_sale  # noqa: F401
 from .test_tv import csrf_of, pair_over_http
 
 # Every trick a client can play with lifecycle names, sent before the way out is taken.
@@ -257,13 +257,17 @@ def test_large_sales_are_stored_compactly_and_replayed_within_a_bound(
 ):
     """A Frappe user who names items can make a sale of 220 KB: stored as a few KiB of UTF-8,
     and a replay of many such sales stays within its byte bound."""
-    from dashboard.events import MAX_SALE_BYTES
+    from dashboard.events import MAX_SALE_BYTES, compact
     from dashboard.live import REPLAY_BYTES
 
-    from .test_live import frappe_sale, publish_raw
+    from .test_live import frappe_sale, publish_raw, sale_of
 
     client = live_client("manager2@example.com", "manager2")
-    after = client.subscribe("OUTLET-003")["last_id"]
+    client.subscribe("OUTLET-003")
+    small = frappe_sale("OUTLET-003")
+    publish_raw(frappe_redis_url, small)
+    _, seen = client.wait_for(sale_of(small["message"]["invoice"]))
+    after = seen["id"]
     items = [{"item": "🍕" * 100 + f" {n}", "qty": 1, "amount": 1} for n in range(500)]
     invoices = []
     for _ in range(80):
@@ -282,8 +286,30 @@ def test_large_sales_are_stored_compactly_and_replayed_within_a_bound(
         assert len(fields[b"event"]) <= MAX_SALE_BYTES
         assert "🍕".encode() in fields[b"event"]  # UTF-8, not \\ud83c\\udf55
     replay = client.subscribe("OUTLET-003", after=after)
-    size = len(json.dumps(replay["events"], ensure_ascii=False).encode())
+    size = len(compact(replay["events"]).encode())  # as python-socketio writes it
     assert size <= REPLAY_BYTES and replay["complete"] is False
     assert replay["events"][-1]["invoice"] == invoices[-1]  # the newest, in order
     ids = [event["id"] for event in replay["events"]]
     assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
+
+
+def test_sales_of_outlets_that_do_not_exist_are_dropped_and_counted(
+    live_client, frappe_redis_url, redis_url, frappe_http
+):
+    from .test_live import frappe_sale, publish_raw, sale_of
+
+    client = live_client("Administrator", "admin")
+    client.subscribe("OUTLET-001")
+    ghosts = [f"GHOST-{time.time_ns()}-{n}" for n in range(5)]
+    for _ in range(3):  # the same names again: Frappe is asked once per name
+        for ghost in ghosts:
+            publish_raw(frappe_redis_url, frappe_sale(ghost))
+    real = frappe_sale("OUTLET-001")
+    publish_raw(frappe_redis_url, real)
+    client.wait_for(sale_of(real["message"]["invoice"]), 10)  # sent after the ghosts
+    ours = redis.Redis.from_url(redis_url)
+    assert not [key for ghost in ghosts for key in ours.scan_iter(f"feed*{ghost}*")]
+    assert int(ours.hget("bridge:stats", "unknown_outlet") or 0) >= 15
+    counts = frappe_http.as_service("GET", "/api/method/frappe_sim.call_counts").json()["message"]
+    asked = sum(n for key, n in counts.items() if "GHOST-" in key and key.endswith("(token)"))
+    assert asked == len(ghosts), counts  # once per name
