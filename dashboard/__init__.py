@@ -31,6 +31,7 @@ from . import (
     views,
 )
 from .auth import wants_json
+from .body_deadline import BodyDeadline
 from .cache import SharedCache
 from .channel import MESSAGE_QUEUE_CHANNEL
 from .displays import Displays
@@ -119,6 +120,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         app.config["SESSION_KEY_PREFIX"],
     )
     close_silent_connections(socketio.server, settings.socket_connect_seconds)
+    app.wsgi_app = BodyDeadline(app.wsgi_app, settings.request_body_seconds)
 
     app.context_processor(lambda: {"manager": auth.current_manager()})
     app.register_blueprint(auth.bp)

@@ -79,6 +79,7 @@ class Settings:
     pairing_attempts_per_user: str = "10 per 10 minutes"
     subscribes_per_session: str = "600 per minute"  # over every socket of a session or display
     live_recheck_seconds: float = 180.0
+    request_body_seconds: float = 10.0  # a request's body is read whole within this, or 408
     # After an outlet's last sale, this long without another before the bridge re-reads its
     # figures from Frappe, for screens to show Frappe's own once a rush is over.
     live_reconcile_seconds: float = 5.0
@@ -165,6 +166,7 @@ def load(environ=None) -> Settings:
         pairing_attempts_per_user=env.rate("PAIRING_ATTEMPTS_PER_USER", "10 per 10 minutes"),
         subscribes_per_session=env.rate("SUBSCRIBES_PER_SESSION", "600 per minute"),
         live_recheck_seconds=env.seconds("LIVE_RECHECK_SECONDS", 180.0),
+        request_body_seconds=env.seconds("REQUEST_BODY_SECONDS", 10.0),
         live_reconcile_seconds=env.seconds("LIVE_RECONCILE_SECONDS", 5.0),
         quiet_min_seconds=env.seconds("QUIET_MIN_SECONDS", 900.0, most=86400),
         sockets_per_session=env.integer("SOCKETS_PER_SESSION", 20),

@@ -313,3 +313,41 @@ def test_sales_of_outlets_that_do_not_exist_are_dropped_and_counted(
     counts = frappe_http.as_service("GET", "/api/method/frappe_sim.call_counts").json()["message"]
     asked = sum(n for key, n in counts.items() if "GHOST-" in key and key.endswith("(token)"))
     assert asked == len(ghosts), counts  # once per name
+
+
+def slow_posts(web_url: str, count: int) -> list:
+    """`count` POST /login requests that promise 60,000 bytes and send a few: held open."""
+    import socket
+
+    host, port = web_url.removeprefix("http://").split(":")
+    head = (
+        f"POST /login HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: 60000\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n\r\nusr=a"
+    ).encode()
+    held = []
+    for _ in range(count):
+        sock = socket.create_connection((host, int(port)), timeout=5)
+        sock.sendall(head)
+        held.append(sock)
+    return held
+
+
+@pytest.mark.slow
+def test_slow_request_bodies_cost_time_not_connections(frappe_url, redis_url):
+    from .test_hardening import answers_within, status_line
+
+    web_url, web = start_web(
+        frappe_url, redis_url, REQUEST_BODY_SECONDS="3",
+        GUNICORN_CMD_ARGS="--worker-connections 300",
+    )  # fmt: skip
+    held = []
+    try:
+        held = slow_posts(web_url, 299)
+        lines = [status_line(sock) for sock in held]  # each waits for its answer
+        assert set(lines) == {"HTTP/1.1 408 REQUEST TIMEOUT"}, set(lines)
+        answers_within(web_url + "/locator")
+        answers_within(web_url + "/login")
+    finally:
+        for sock in held:
+            sock.close()
+        stop(web)
