@@ -188,7 +188,8 @@ class Stack:
             # Thousands of load clients share a few sessions and loopback addresses.
             "SOCKETS_PER_SESSION": "1000000",
             "SOCKETS_PER_ADDRESS": "1000000",
-            "SUBSCRIBES_PER_SESSION": "1000000 per minute",
+            "SUBSCRIBES_PER_USER": "1000000 per minute",
+            "SUBSCRIBES_PER_ADDRESS": "1000000 per minute",
             "PYTHONWARNINGS": "ignore",
             **self.settings,
         }

@@ -40,7 +40,7 @@ from .feed import Feed
 from .frappe import FrappeClient, FrappeError, FrappeUnavailable
 from .locator import Locator
 from .outlets import Outlets
-from .socket_gate import SocketGate, close_silent_connections
+from .socket_gate import SocketGate
 from .throttle import Throttle
 
 RETRY_AFTER = 5  # seconds before a page Frappe (or our Redis) could not serve tries again
@@ -112,14 +112,14 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     )
     direct_websocket.install(socketio.server.eio)
     live.init_app(app)
-    app.wsgi_app = SocketGate(
+    app.wsgi_app = gate = SocketGate(
         app.wsgi_app,
         app.config["SESSION_REDIS"],
         settings,
         app.config["SESSION_COOKIE_NAME"],
         app.config["SESSION_KEY_PREFIX"],
     )
-    close_silent_connections(socketio.server, settings.socket_connect_seconds)
+    gate.watch(socketio.server, settings.socket_connect_seconds)
     app.wsgi_app = BodyDeadline(app.wsgi_app, settings.request_body_seconds)
 
     app.context_processor(lambda: {"manager": auth.current_manager()})

@@ -77,7 +77,10 @@ class Settings:
     pairing_codes_per_address: str = "30 per hour"
     pairing_codes_total: str = "1000 per 10 minutes"  # every address together
     pairing_attempts_per_user: str = "10 per 10 minutes"
-    subscribes_per_session: str = "600 per minute"  # over every socket of a session or display
+    subscribes_per_user: str = (
+        "600 per minute"  # over every login and socket of a person or display
+    )
+    subscribes_per_address: str = "6000 per minute"  # over everyone behind one address
     live_recheck_seconds: float = 180.0
     request_body_seconds: float = 10.0  # a request's body is read whole within this, or 408
     # After an outlet's last sale, this long without another before the bridge re-reads its
@@ -164,7 +167,8 @@ def load(environ=None) -> Settings:
         pairing_codes_per_address=env.rate("PAIRING_CODES_PER_ADDRESS", "30 per hour"),
         pairing_codes_total=env.rate("PAIRING_CODES_TOTAL", "1000 per 10 minutes"),
         pairing_attempts_per_user=env.rate("PAIRING_ATTEMPTS_PER_USER", "10 per 10 minutes"),
-        subscribes_per_session=env.rate("SUBSCRIBES_PER_SESSION", "600 per minute"),
+        subscribes_per_user=env.rate("SUBSCRIBES_PER_USER", "600 per minute"),
+        subscribes_per_address=env.rate("SUBSCRIBES_PER_ADDRESS", "6000 per minute"),
         live_recheck_seconds=env.seconds("LIVE_RECHECK_SECONDS", 180.0),
         request_body_seconds=env.seconds("REQUEST_BODY_SECONDS", 10.0),
         live_reconcile_seconds=env.seconds("LIVE_RECONCILE_SECONDS", 5.0),

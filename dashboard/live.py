@@ -102,6 +102,7 @@ def on_connect(auth=None):
             "public_safe": display.public_safe,
             "group": f"display:{display.id}",
         }
+    state["address"] = request.remote_addr or ""
     state["outlets"] = {}  # outlet -> when access was last confirmed (monotonic)
     state["asked"] = set()  # every name this socket asked about, refused ones too
     state["subscribes"] = deque()  # when its recent subscribes came (monotonic)
@@ -151,7 +152,8 @@ def on_subscribe(data=None):
 
 
 def over_budget(state: dict) -> bool:
-    """Subscribes are budgeted per socket (here) and per session or display (in Redis)."""
+    """Subscribes are budgeted per socket (here), and per person or display and per address
+    across processes (in Redis)."""
     most, seconds = SUBSCRIBES_PER_SOCKET
     now, recent = time.monotonic(), state["subscribes"]
     while recent and recent[0] < now - seconds:
@@ -159,9 +161,17 @@ def over_budget(state: dict) -> bool:
     if len(recent) >= most:
         return True
     recent.append(now)
-    throttle = current_app.extensions["throttle"]
-    per_session = current_app.extensions["settings"].subscribes_per_session
-    return throttle.attempt(("subscribe", state["group"], per_session)).refused
+    settings = current_app.extensions["settings"]
+    # A person, not a login: more logins must not buy more calls to Frappe.
+    who = f"user:{state['user']}" if state["kind"] == "manager" else state["group"]
+    return (
+        current_app.extensions["throttle"]
+        .attempt(
+            ("subscribe", who, settings.subscribes_per_user),
+            ("subscribe", f"address:{state['address']}", settings.subscribes_per_address),
+        )
+        .refused
+    )
 
 
 def check_outlet(state: dict, outlet: str) -> str | None:

@@ -47,9 +47,10 @@ def init_app(app) -> None:
 
     def save_what_is_worth_keeping(app, session, response):
         if "frappe_sid" in session or not session:  # logged in, or ended: as Flask-Session does
+            save_session(app, session, response)
             if CSRF_COOKIE in request.cookies and "frappe_sid" in session:
-                response.delete_cookie(CSRF_COOKIE)  # the session holds its own now
-            return save_session(app, session, response)
+                set_csrf_cookie(app, response, "", max_age=0)  # the session holds its own now
+            return None
         store_id = interface._get_store_id(session.sid)
         if set(session) <= NOT_WORTH_KEEPING:
             if session.modified and interface.get_cookie_name(app) in request.cookies:
@@ -89,11 +90,15 @@ def with_csrf_cookie(app, request, session):
 
 def keep_csrf_in_cookie(app, session, response) -> None:
     secret = session.get(CSRF_FIELD)
-    if secret is None or not session.modified:
-        return
+    if secret is not None and session.modified:
+        set_csrf_cookie(app, response, csrf_signer(app).dumps(secret))
+
+
+def set_csrf_cookie(app, response, value: str, max_age: int | None = None) -> None:
     response.set_cookie(
         CSRF_COOKIE,
-        csrf_signer(app).dumps(secret),
+        value,
+        max_age=max_age,
         httponly=True,
         secure=app.config["SESSION_COOKIE_SECURE"],
         samesite=app.config["SESSION_COOKIE_SAMESITE"],

@@ -4,8 +4,9 @@ Socket.IO checks who a socket is only at its CONNECT step, and a WebSocket that 
 stays open for as long as it answers pings: 1,000 of them without any cookie used to fill the
 gevent worker, and every page timed out. So, before a request reaches Flask-SocketIO:
 - one without a live session of ours or a display token is refused at once (401);
-- WebSockets are counted per address and per session or display, in this process, and one past
-  the cap is refused (429);
+- connections (WebSocket or long-polling alike) are counted per address and per session or
+  display, in this process, from their handshake until they close, and one past the cap is
+  refused (429);
 and a WebSocket that has not completed Socket.IO's CONNECT within SOCKET_CONNECT_SECONDS is
 closed.
 """
@@ -22,6 +23,7 @@ import redis
 from .displays import DISPLAY_COOKIE
 
 SOCKET_PATH = "/socket.io"
+SLOT = "dashboard.socket_slot"  # in a handshake's environ: what it counts against
 
 
 class SocketGate:
@@ -34,24 +36,28 @@ class SocketGate:
     def __call__(self, environ, start_response):
         if not environ.get("PATH_INFO", "").startswith(SOCKET_PATH):
             return self.wsgi_app(environ, start_response)
-        # A request naming its Engine.IO session (a poll, an upgrade) was let in at its
-        # handshake; clients need not send their cookies again.
-        joining = "sid" in parse_qs(environ.get("QUERY_STRING", ""))
-        who = None if joining else self.credential(environ)
-        if who is None and not joining:
+        # A request naming its Engine.IO session (a poll, an upgrade) belongs to a connection
+        # counted at its handshake; clients need not send their cookies again.
+        if "sid" in parse_qs(environ.get("QUERY_STRING", "")):
+            return self.wsgi_app(environ, start_response)
+        who = self.credential(environ)
+        if who is None:
             return refuse(start_response, "401 Unauthorized", "login_required")
-        if environ.get("HTTP_UPGRADE", "").lower() != "websocket":
-            return self.wsgi_app(environ, start_response)  # a poll: short, and capped by its own
-        counted = {f"address:{self.address(environ)}": self.settings.sockets_per_address}
-        if who:
-            counted[who] = self.settings.sockets_per_session
+        counted = {
+            f"address:{self.address(environ)}": self.settings.sockets_per_address,
+            who: self.settings.sockets_per_session,
+        }
         if not self.take(counted):
             return refuse(start_response, "429 Too Many Requests", "too_many_sockets")
+        # Given back when the Engine.IO connection closes. An object, not flags in environ:
+        # Flask-SocketIO hands Engine.IO a copy of environ.
+        environ[SLOT] = slot = Slot(self, counted)
         try:
-            # Under gevent the WebSocket lives inside this call: it returns when it closes.
+            # A WebSocket lives inside this call under gevent; a long-polling one outlives it.
             return self.wsgi_app(environ, start_response)
         finally:
-            self.give_back(counted)
+            if not slot.opened:  # no connection came of it
+                slot.release()
 
     def credential(self, environ) -> str | None:
         """ "session:<id>" or "display:<token digest>" when one is live, else None."""
@@ -97,6 +103,42 @@ class SocketGate:
                 if not self.open[key]:
                     del self.open[key]
 
+    def watch(self, server, seconds: float) -> None:
+        """Hear of python-socketio's Engine.IO connections as they open and close: give a
+        connection's count back when it closes, whichever its transport, and close one that
+        has not sent Socket.IO's CONNECT within `seconds` (python-socketio has no setting for
+        this)."""
+        heard_open, heard_close = server._handle_eio_connect, server._handle_eio_disconnect
+
+        def on_open(eio_sid, environ):
+            if SLOT in environ:
+                environ[SLOT].opened = True
+            server.start_background_task(close_if_silent, server, eio_sid, seconds)
+            return heard_open(eio_sid, environ)
+
+        def on_close(eio_sid, *args):
+            slot = server.environ.get(eio_sid, {}).get(SLOT)
+            if slot:
+                slot.release()
+            return heard_close(eio_sid, *args)
+
+        server.eio.on("connect", on_open)
+        server.eio.on("disconnect", on_close)
+
+
+class Slot:
+    """One connection's place in the counts, given back once."""
+
+    __slots__ = ("gate", "counted", "opened")
+
+    def __init__(self, gate: SocketGate, counted: dict[str, int]):
+        self.gate, self.counted, self.opened = gate, counted, False
+
+    def release(self) -> None:
+        counted, self.counted = self.counted, None
+        if counted:
+            self.gate.give_back(counted)
+
 
 def refuse(start_response, status: str, reason: str):
     body = f'{{"ok": false, "error": "{reason}"}}'.encode()
@@ -108,27 +150,14 @@ def refuse(start_response, status: str, reason: str):
     return [body]
 
 
-def close_silent_connections(server, seconds: float) -> None:
-    """Close an Engine.IO connection that has not sent Socket.IO's CONNECT within `seconds`.
-
-    python-socketio has no setting for this; it hears of each Engine.IO connection in its
-    `connect` handler, which this wraps."""
-    heard = server._handle_eio_connect
-
-    def on_eio_connect(eio_sid, environ):
-        server.start_background_task(close_if_silent, eio_sid)
-        return heard(eio_sid, environ)
-
-    def close_if_silent(eio_sid):
-        server.sleep(seconds)
-        if eio_sid not in server.eio.sockets or server.manager.sid_from_eio_sid(eio_sid, "/"):
-            return
-        raw = server.environ.get(eio_sid, {}).get("gunicorn.socket")
-        server.eio.disconnect(eio_sid)
-        if raw is not None:
-            # A client that never answers the WebSocket close frame would keep the connection
-            # (and its slot) open: drop it.
-            with contextlib.suppress(OSError):
-                raw.shutdown(socket.SHUT_RDWR)
-
-    server.eio.on("connect", on_eio_connect)
+def close_if_silent(server, eio_sid, seconds: float) -> None:
+    server.sleep(seconds)
+    if eio_sid not in server.eio.sockets or server.manager.sid_from_eio_sid(eio_sid, "/"):
+        return
+    raw = server.environ.get(eio_sid, {}).get("gunicorn.socket")
+    server.eio.disconnect(eio_sid)
+    if raw is not None:
+        # A client that never answers the WebSocket close frame would keep the connection
+        # (and its slot) open: drop it.
+        with contextlib.suppress(OSError):
+            raw.shutdown(socket.SHUT_RDWR)

@@ -351,3 +351,42 @@ def test_slow_request_bodies_cost_time_not_connections(frappe_url, redis_url):
         for sock in held:
             sock.close()
         stop(web)
+
+
+@pytest.mark.slow
+def test_subscribe_budgets_hold_per_person_and_per_address_across_logins(make_stack):
+    from .test_live import LiveClient
+
+    stack = make_stack(SUBSCRIBES_PER_USER="30 per minute", SUBSCRIBES_PER_ADDRESS="50 per minute")
+    logins = [web_login(stack.web_url, "manager1@example.com", "manager1") for _ in range(3)]
+    clients = [LiveClient(stack.web_url, http) for http in logins]
+    try:
+        answers = [c.subscribe("OUTLET-001") for c in clients for _ in range(15)]
+        assert sum(a["ok"] for a in answers) == 30  # one person, however many logins
+        assert {a["error"] for a in answers if not a["ok"]} == {"rate_limited"}
+        other = LiveClient(stack.web_url, web_login(stack.web_url, "manager2@example.com",
+                                                    "manager2"))  # fmt: skip
+        clients.append(other)
+        more = [other.subscribe("OUTLET-002") for _ in range(30)]
+        assert sum(a["ok"] for a in more) == 20  # the address's 50, shared by both people
+    finally:
+        for client in clients:
+            client.close()
+
+
+@pytest.mark.slow
+def test_long_polling_sockets_count_toward_the_caps(make_stack):
+    import requests
+
+    stack = make_stack(SOCKETS_PER_SESSION="5")
+    http = web_login(stack.web_url, "manager1@example.com", "manager1")
+    url = stack.web_url + "/socket.io/?EIO=4&transport=polling"
+    codes = [http.get(url, timeout=10).status_code for _ in range(8)]
+    assert codes == [200] * 5 + [429] * 3
+    ws_refused = requests.get(
+        stack.web_url + "/socket.io/?EIO=4&transport=websocket",
+        headers={"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                 "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="},
+        cookies=http.cookies, timeout=10,
+    )  # fmt: skip
+    assert ws_refused.status_code == 429  # the same cap, whichever the transport
