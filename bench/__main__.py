@@ -6,13 +6,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import capacity, fanout, pace, pages, queue, storm
+from . import capacity, fanout, pace, pages, queue, replay, storm
 from .harness import machine, save
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    scenarios = ["fanout", "storm", "pages", "pace", "queue", "capacity"]
+    scenarios = ["fanout", "storm", "pages", "pace", "queue", "capacity", "replay"]
     parser.add_argument("scenarios", nargs="*", default=scenarios)
     parser.add_argument("--clients", type=int, default=5000)
     parser.add_argument("--rooms", type=int, default=500)
@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--queue-seconds", type=float, default=5.0)
     parser.add_argument("--capacity-clients", type=int, default=1000,
                         help="capacity: sockets, all in one outlet's room")  # fmt: skip
+    parser.add_argument("--replay-sales", type=int, default=500)
+    parser.add_argument("--replay-screens", type=int, default=50)
     parser.add_argument("--server", default="gevent", help="async mode for storm and pages")
     parser.add_argument("--web-processes", type=int, default=1,
                         help="web processes on one Redis, behind nginx")  # fmt: skip
@@ -102,6 +104,13 @@ def main() -> None:
         title = (f"Capacity: {args.capacity_clients} sockets in one room, sales/s raised until "
                  f"p99 passes {capacity.LIMIT_MS:g} ms, {args.seconds:g} s a step")  # fmt: skip
         report(capacity, table, title)
+
+    if "replay" in args.scenarios:
+        with tempfile.TemporaryDirectory() as tmp:
+            table = replay.scenario(args.replay_sales, args.replay_screens, Path(tmp))
+        title = (f"Replay of large sales: {args.replay_screens} screens ask for a feed of "
+                 f"{args.replay_sales} sales of ~220 KB at once (gevent)")  # fmt: skip
+        report(replay, table, title)
 
 
 if __name__ == "__main__":

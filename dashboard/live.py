@@ -10,6 +10,7 @@ Frappe ending the session, or revoking a display closes the sockets concerned.
 
 import contextlib
 import logging
+import threading
 import time
 from collections import deque
 
@@ -34,7 +35,10 @@ MAX_OUTLETS_PER_SOCKET = 200  # names a socket may ask about, refused ones inclu
 SUBSCRIBES_PER_SOCKET = (300, 60.0)  # at most this many subscribes in this many seconds
 REPLAY_LATEST = 50
 REPLAY_MOST = 500
-REPLAY_BYTES = 256 * 1024  # a replay's events, at most: the newest; the snapshot covers the rest
+REPLAY_BYTES = 64 * 1024  # a replay's events, at most: the newest; the snapshot covers the rest
+# Replays read at once: 50 screens reconnecting to a feed of large sales held ~70 MB of events
+# and their JSON at the same moment, and the process kept that memory afterwards.
+replaying = threading.BoundedSemaphore(4)
 RECHECK_EVERY = 30  # seconds between sweeps of this process's sockets
 
 
@@ -209,15 +213,17 @@ def parse_subscribe(data) -> tuple[str | None, str | None, str | None]:
 
 def subscribe_answer(state: dict, outlet: str, after: str | None) -> dict:
     feed = current_app.extensions["feed"]
-    limit = REPLAY_MOST if after else REPLAY_LATEST
-    events, complete = feed.since(outlet, after, limit, REPLAY_BYTES)
+    figures = snapshot(state, outlet)  # first: it may wait on Frappe, holding no events
+    with replaying:  # the events are read, then sent before this greenlet waits on anything
+        limit = REPLAY_MOST if after else REPLAY_LATEST
+        events, complete = feed.since(outlet, after, limit, REPLAY_BYTES)
     last_id = events[-1]["id"] if events else (feed.last_id(outlet) or after)
     if state.get("public_safe"):
         events = [public_copy(event) for event in events]
     return {
         "ok": True,
         "outlet": outlet,
-        "snapshot": snapshot(state, outlet),
+        "snapshot": figures,
         "events": events,
         "last_id": last_id,
         "complete": complete,

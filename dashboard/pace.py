@@ -16,6 +16,7 @@ summary no Redis round trip of its own.
 import itertools
 import math
 import re
+import threading
 from datetime import datetime, time, timedelta
 
 from .cache import UNREAD
@@ -61,6 +62,7 @@ class Pace:
         self.feed = feed
         self.settings = settings
         self.memo = {}
+        self.reading = threading.Lock()
 
     def last_week(self, user: str | None, sid: str | None, outlet: str, now: datetime,
                   access=UNREAD) -> list:  # fmt: skip
@@ -104,9 +106,13 @@ class Pace:
         """[[seconds after midnight, amount], ...] of today's sales in the feed up to `feed_id`
         (the figures hold those; screens add the later ones, as they do to the total)."""
         held = feed_id or "0-0"
-        return remember(self.memo, ("today", outlet, held, now.date()), lambda: self.sales_up_to(
-            outlet, stream_id(held), now
-        ))  # fmt: skip
+        key = ("today", outlet, held, now.date())
+        if key in self.memo:
+            return self.memo[key]
+        # One reader of the day's feed at a time: 50 screens subscribing at once each read and
+        # parsed the whole feed (up to 2 MiB) before any had remembered it.
+        with self.reading:
+            return remember(self.memo, key, lambda: self.sales_up_to(outlet, stream_id(held), now))
 
     def sales_up_to(self, outlet: str, held: tuple[int, int], now: datetime) -> list:
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -1,6 +1,6 @@
 """The benchmark harness cannot rot: scenario 1 at a tiny size, against the real stack."""
 
-from bench import capacity, fanout, pace, queue, socket_memory
+from bench import capacity, fanout, pace, queue, replay, socket_memory
 
 
 def test_fanout_smoke():
@@ -49,3 +49,10 @@ def test_socket_memory_accounts_for_the_workers_memory(capsys):
     assert "20 sockets, KiB per socket:" in report
     assert "glibc: in_use" in report and "pymalloc: arenas" in report
     assert "bytes per socket by lineno:" in report
+
+
+def test_replay_smoke(tmp_path):
+    table = replay.scenario(sales=20, screens=3, tmp=tmp_path)
+    assert table["message_kb"] > 200 and 0 < table["replay_kb"] <= 64
+    assert table["rss_peak_mb"] >= table["rss_before_mb"] > 0
+    assert "| 20 | 3 |" in replay.markdown(table, "smoke")
