@@ -163,5 +163,8 @@ def public_copy(event: dict) -> dict:
     if event["event"] == SALE:
         items = [{"item": row["item"], "qty": row["qty"]} for row in event["items"]]
         keep = ("id", "event", "outlet", "invoice", "timestamp")
-        return {**{key: event[key] for key in keep}, "items": items}
+        copy = {**{key: event[key] for key in keep}, "items": items}
+        if event.get("items_omitted"):
+            copy["items_omitted"] = event["items_omitted"]
+        return copy
     return {key: event[key] for key in ("id", "event", "outlet")}

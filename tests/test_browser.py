@@ -253,3 +253,19 @@ def test_overview_shows_each_outlets_last_sale(browser, web_server, bridge, frap
     # The totals row names the newest sale across the outlets shown.
     expect(page.locator("tfoot [data-total=last_sale]")).to_have_text(stamp[11:19])
     page.context.close()
+
+
+def test_a_basket_larger_than_a_sale_message_says_how_many_items_are_not_listed(
+    browser, web_server, bridge, frappe_http
+):
+    page = logged_in_page(browser, web_server, "manager1@example.com", "manager1")
+    page.goto(web_server + "/outlets/OUTLET-001")
+    expect(page.locator("#live-badge")).to_have_attribute("data-state", "live", timeout=10_000)
+    lines = [{"item_code": code, "qty": 1} for code in ("COFFEE-02", "MUFFIN-01", "TEA-01") * 33]
+    invoice = submit(frappe_http, "OUTLET-001", lines)
+    sale = page.locator(f'li.sale[data-invoice="{invoice}"]')
+    expect(sale).to_contain_text(re.compile(r"and \d+ more items"), timeout=5000)
+    listed = sale.locator(".sale-items li").count() - 1
+    unlisted = int(re.search(r"and (\d+) more", sale.inner_text()).group(1))
+    assert listed == 6 and listed + unlisted == 99  # the first lines, then how many more
+    page.context.close()

@@ -8,6 +8,7 @@
   const money = new Intl.NumberFormat(page.dataset.locale, { style: "currency", currency: page.dataset.currency });
   const count = new Intl.NumberFormat(page.dataset.locale);
   const FEED_SIZE = 12; // shown whole: the page scrolls, not a box that cuts the last one
+  const LINES_SHOWN = 6; // lines of one sale listed; a larger basket says how many more
 
   const TOP_SIZE = 10; // as many as Frappe sends
 
@@ -143,10 +144,18 @@
     head.append(amount, invoice, when);
     const items = document.createElement("ul");
     items.className = "sale-items";
-    for (const item of sale.items) {
+    for (const item of sale.items.slice(0, LINES_SHOWN)) {
       const line = document.createElement("li");
       line.textContent = `${count.format(item.qty)} × ${item.item} — ${money.format(item.amount)}`;
       items.append(line);
+    }
+    // A large basket: its first lines, then how many more (some may not have come with the
+    // sale at all: a sale message carries at most 4 KiB of items).
+    const unlisted = Math.max(0, sale.items.length - LINES_SHOWN) + (sale.items_omitted || 0);
+    if (unlisted) {
+      const more = document.createElement("li");
+      more.textContent = `and ${count.format(unlisted)} more items`;
+      items.append(more);
     }
     row.append(head, items);
     feed.prepend(row);

@@ -62,7 +62,9 @@
     when.textContent = sale.timestamp ? sale.timestamp.slice(11, 16) : hhmm.format(new Date());
     const what = document.createElement("span");
     what.className = "what";
-    what.textContent = sale.items.map((item) => `${count.format(item.qty)} × ${item.item}`).join(", ");
+    const listed = sale.items.map((item) => `${count.format(item.qty)} × ${item.item}`);
+    if (sale.items_omitted) listed.push(`${count.format(sale.items_omitted)} more items`);
+    what.textContent = listed.join(", ");
     row.append(when, what);
     if (!publicSafe) {
       const amount = document.createElement("strong");
