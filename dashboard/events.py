@@ -91,7 +91,10 @@ def compact(value) -> str:
 
 
 def within_bound(sale: dict, items: list[dict]) -> dict:
-    """The sale with as many of its items, in order, as fit in MAX_SALE_BYTES."""
+    """The sale with as many of its items, in order, as fit in MAX_SALE_BYTES; lines of the
+    same item are merged first when they do not all fit (top items count them all)."""
+    if len(compact(items).encode()) > MAX_SALE_BYTES:
+        items = merged(items)
     room = MAX_SALE_BYTES - len(compact(sale).encode()) - len(',"items_omitted":000')
     kept = []
     for row in items:
@@ -116,6 +119,16 @@ def item(row) -> dict:
         "qty": number(row.get("qty"), "qty"),
         "amount": number(row.get("amount"), "amount"),
     }
+
+
+def merged(items: list[dict]) -> list[dict]:
+    """One line per item, quantities and amounts added, in the order items first appear."""
+    lines: dict[str, dict] = {}
+    for row in items:
+        line = lines.setdefault(row["item"], {"item": row["item"], "qty": 0, "amount": 0})
+        line["qty"] += row["qty"]
+        line["amount"] += row["amount"]
+    return list(lines.values())
 
 
 def name(value, field: str) -> str:
