@@ -10,6 +10,7 @@ without reading it. The app then reads the body from memory.
 
 import contextlib
 import io
+import sys
 
 from .socket_gate import refuse
 
@@ -66,19 +67,15 @@ def read_body(stream, length: int | None) -> bytes | None:
 
 def deadline(seconds: float):
     """A context that raises TimeoutError after `seconds` in the worker's own kind of
-    concurrency (gevent or eventlet); under threads, none (the development server)."""
-    with contextlib.suppress(ImportError):
-        from gevent import monkey
+    concurrency (gevent or eventlet, whichever patched the socket module); under plain threads
+    (the development server), none."""
+    gevent, eventlet = sys.modules.get("gevent.monkey"), sys.modules.get("eventlet.patcher")
+    if gevent and gevent.is_module_patched("socket"):
+        from gevent import Timeout
 
-        if monkey.is_module_patched("socket"):
-            from gevent import Timeout
+        return Timeout(seconds, TimeoutError)
+    if eventlet and eventlet.is_monkey_patched("socket"):
+        from eventlet import Timeout
 
-            return Timeout(seconds, TimeoutError)
-    with contextlib.suppress(ImportError):
-        from eventlet import patcher
-
-        if patcher.is_monkey_patched("socket"):
-            from eventlet import Timeout
-
-            return Timeout(seconds, TimeoutError)
+        return Timeout(seconds, TimeoutError)
     return contextlib.nullcontext()

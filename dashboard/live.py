@@ -168,14 +168,11 @@ def over_budget(state: dict) -> bool:
     settings = current_app.extensions["settings"]
     # A person, not a login: more logins must not buy more calls to Frappe.
     who = f"user:{state['user']}" if state["kind"] == "manager" else state["group"]
-    return (
-        current_app.extensions["throttle"]
-        .attempt(
-            ("subscribe", who, settings.subscribes_per_user),
-            ("subscribe", f"address:{state['address']}", settings.subscribes_per_address),
-        )
-        .refused
-    )
+    limits = [
+        ("subscribe", who, settings.subscribes_per_user),
+        ("subscribe", f"address:{state['address']}", settings.subscribes_per_address),
+    ]
+    return current_app.extensions["throttle"].attempt(*limits).refused
 
 
 def check_outlet(state: dict, outlet: str) -> str | None:
@@ -213,11 +210,13 @@ def parse_subscribe(data) -> tuple[str | None, str | None, str | None]:
 
 def subscribe_answer(state: dict, outlet: str, after: str | None) -> dict:
     feed = current_app.extensions["feed"]
-    figures = snapshot(state, outlet)  # first: it may wait on Frappe, holding no events
-    with replaying:  # the events are read, then sent before this greenlet waits on anything
+    # What may wait (on Frappe, on Redis) comes first, holding no events; the events are read
+    # last and sent before this greenlet waits on anything else.
+    figures, bridge = snapshot(state, outlet), bridge_status()
+    with replaying:
         limit = REPLAY_MOST if after else REPLAY_LATEST
         events, complete = feed.since(outlet, after, limit, REPLAY_BYTES)
-    last_id = events[-1]["id"] if events else (feed.last_id(outlet) or after)
+        last_id = events[-1]["id"] if events else (feed.last_id(outlet) or after)
     if state.get("public_safe"):
         events = [public_copy(event) for event in events]
     return {
@@ -227,7 +226,7 @@ def subscribe_answer(state: dict, outlet: str, after: str | None) -> dict:
         "events": events,
         "last_id": last_id,
         "complete": complete,
-        "bridge": bridge_status(),
+        "bridge": bridge,
     }
 
 
