@@ -185,7 +185,18 @@ def start_web(
     settings = dashboard_env(frappe_url, redis_url, SOCKETIO_ASYNC_MODE=mode, **overrides)
     env = {**os.environ, **settings}
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    command = [gunicorn, "-k", mode, "-w", "1", "-b", f"127.0.0.1:{port}"]
+    # A short grace at stop: browsers still connected would hold a test for 30 s.
+    command = [
+        gunicorn,
+        "-k",
+        mode,
+        "-w",
+        "1",
+        "-b",
+        f"127.0.0.1:{port}",
+        "--graceful-timeout",
+        "2",
+    ]
     process = subprocess.Popen(
         [*command, "dashboard:create_app()"],
         cwd=ROOT,
