@@ -186,17 +186,8 @@ def start_web(
     env = {**os.environ, **settings}
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     # A short grace at stop: browsers still connected would hold a test for 30 s.
-    command = [
-        gunicorn,
-        "-k",
-        mode,
-        "-w",
-        "1",
-        "-b",
-        f"127.0.0.1:{port}",
-        "--graceful-timeout",
-        "2",
-    ]
+    command = [gunicorn, "-k", mode, "-w", "1", "-b", f"127.0.0.1:{port}",
+               "--graceful-timeout", "2"]  # fmt: skip
     process = subprocess.Popen(
         [*command, "dashboard:create_app()"],
         cwd=ROOT,
