@@ -257,6 +257,12 @@ def hold_websockets(web_url, count, cookie=""):
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         f"Origin: {web_url}\r\n" + (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n"
     ).encode()
+    return hold_requests(web_url, count, request)
+
+
+def hold_requests(web_url, count, request: bytes) -> list:
+    """`count` connections that each send `request` (or its start) and are then held open."""
+    host, port = web_url.removeprefix("http://").split(":")
     held = []
     for _ in range(count):
         sock = socket.create_connection((host, int(port)), timeout=5)

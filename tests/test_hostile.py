@@ -11,8 +11,9 @@ import pytest
 import redis
 
 from .conftest import start_web, stop, web_login
-from .test_hardening import answer_to, raw_socket
+from .test_hardening import answer_to, answers_within, hold_requests, raw_socket, status_line
 from .test_live import live_client, quick_recheck_web, set_outlets, submit_sale  # noqa: F401
+from .test_rush import metric
 from .test_tv import csrf_of, pair_over_http
 
 # Every trick a client can play with lifecycle names, sent before the way out is taken.
@@ -145,9 +146,7 @@ def test_reserved_names_are_counted(web_server, bridge):
         assert answer_to(ws, 1) == {"ok": False, "error": "bad_request"}
     finally:
         ws.close()
-    metrics = http.get(web_server + "/metrics", timeout=10).text
-    counted = re.search(r'dashboard_bad_frames_total\{kind="reserved name"\} (\S+)', metrics)
-    assert counted and float(counted.group(1)) >= 1, metrics[-2000:]
+    assert metric(web_server, "dashboard_bad_frames_total", "reserved name") >= 1
 
 
 def test_a_socket_the_registry_lost_leaves_its_rooms_and_is_closed(make_app, monkeypatch):
@@ -181,26 +180,23 @@ def test_a_socket_the_registry_lost_leaves_its_rooms_and_is_closed(make_app, mon
     assert not client.is_connected()
 
 
-def live_manager_sockets(web_url, http) -> float:
-    metrics = http.get(web_url + "/metrics", timeout=10).text
-    found = re.search(r'dashboard_live_sockets\{kind="manager"\} (\S+)', metrics)
-    return float(found.group(1)) if found else 0.0
-
-
 def test_a_close_frame_with_more_after_it_ends_the_socket_at_once(web_server, bridge):
     """python-socketio's own client often sends a frame after its Close."""
     from websocket import ABNF
 
     http = web_login(web_server, "manager1@example.com", "manager1")
-    before = live_manager_sockets(web_server, http)
+    before = metric(web_server, "dashboard_live_sockets", "manager")
     ws = raw_socket(web_server, http.cookies)
-    assert live_manager_sockets(web_server, http) == before + 1
+    assert metric(web_server, "dashboard_live_sockets", "manager") == before + 1
     close = ABNF.create_frame(b"\x03\xe8", ABNF.OPCODE_CLOSE).format()
     ws.sock.sendall(close + ABNF.create_frame("41", ABNF.OPCODE_TEXT).format())
     deadline = time.monotonic() + 5
-    while live_manager_sockets(web_server, http) > before and time.monotonic() < deadline:
+    while (
+        metric(web_server, "dashboard_live_sockets", "manager") > before
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.1)
-    assert live_manager_sockets(web_server, http) == before
+    assert metric(web_server, "dashboard_live_sockets", "manager") == before
     ws.sock.close()
 
 
@@ -317,25 +313,15 @@ def test_sales_of_outlets_that_do_not_exist_are_dropped_and_counted(
 
 def slow_posts(web_url: str, count: int) -> list:
     """`count` POST /login requests that promise 60,000 bytes and send a few: held open."""
-    import socket
-
-    host, port = web_url.removeprefix("http://").split(":")
     head = (
-        f"POST /login HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: 60000\r\n"
-        "Content-Type: application/x-www-form-urlencoded\r\n\r\nusr=a"
-    ).encode()
-    held = []
-    for _ in range(count):
-        sock = socket.create_connection((host, int(port)), timeout=5)
-        sock.sendall(head)
-        held.append(sock)
-    return held
+        b"POST /login HTTP/1.1\r\nHost: dashboard\r\nContent-Length: 60000\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n\r\nusr=a"
+    )
+    return hold_requests(web_url, count, head)
 
 
 @pytest.mark.slow
 def test_slow_request_bodies_cost_time_not_connections(frappe_url, redis_url):
-    from .test_hardening import answers_within, status_line
-
     web_url, web = start_web(
         frappe_url, redis_url, REQUEST_BODY_SECONDS="3",
         GUNICORN_CMD_ARGS="--worker-connections 300",
