@@ -12,7 +12,8 @@ import socketio
 from werkzeug.serving import make_server
 
 from . import data
-from .app import SimState, create_app, record_sale
+from .app import SimState, create_app
+from .pos import record_sale
 from .realtime import Publisher
 from .socket_server import create_socket_server, serve_beside_frappe
 
@@ -30,6 +31,11 @@ def parse_args(argv=None):
     parser.add_argument("--sales-per-minute", type=float, default=0.0)
     parser.add_argument("--session-expiry", type=int, default=612000, help="seconds")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--pos-mode", choices=data.POS_MODES, default="sales-invoice",
+        help="sales-invoice: each sale a POS Invoice and its own Sales Invoice; consolidated: "
+        "POS Invoices until a POS closing (frappe_sim.close_pos) merges them (ERPNext's default)",
+    )  # fmt: skip
     parser.add_argument("--time-zone", default="Asia/Kolkata")
     parser.add_argument(
         "--extra-outlets", type=int, default=0, help="add N active outlets BENCH-0000... for loads"
@@ -74,6 +80,7 @@ def main(argv=None):
             args.time_zone,
             extra_outlets=args.extra_outlets,
             silent=tuple(args.silent_outlet),
+            mode=args.pos_mode,
         ),  # fmt: skip
         site=args.site,
         publisher=Publisher(args.redis_url, args.site),
@@ -98,7 +105,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(
         f"demo Frappe: site {args.site} at http://{args.host}:{server.port}"
-        f" ({len(state.store.invoices)} invoices)",
+        f" ({len(state.store.pos_invoices)} POS invoices, POS mode {args.pos_mode})",
         flush=True,
     )
     with contextlib.suppress(KeyboardInterrupt):

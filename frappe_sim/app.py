@@ -2,36 +2,24 @@
 
 import html
 import json
-import re
 import secrets
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import quote
 
 from flask import Flask, Response, g, request
 
-from . import data
+from . import data, pos
+from .errors import FrappeException
+from .query import INVOICE_FIELDS, OUTLET_FIELDS, outlet_asked, parse_json_arg, run_list
 from .realtime import Publisher
 
 LOCK_ATTEMPTS = 10  # System Settings: allow_consecutive_login_attempts
 LOCK_WINDOW = 60  # System Settings: allow_login_after_fail, seconds
 TWO_FACTOR_TTL = 300
-
-
-class FrappeException(Exception):
-    """An exception as Frappe's handler turns it into a response."""
-
-    def __init__(self, status, exc_type, message=None, title="Message", body=None, server=True):
-        super().__init__(message)
-        self.status = status
-        self.exc_type = exc_type
-        self.message = message
-        self.title = title
-        self.body = body or {}
-        self.server = server  # whether the message travels in _server_messages
 
 
 def not_whitelisted(method):
@@ -284,43 +272,43 @@ def create_app(state: SimState) -> Flask:
 
     @app.route("/api/resource/<doctype>", methods=["GET"])
     def resource_list(doctype):
-        if doctype == "Sales Invoice":
-            return invoice_list()
+        if doctype in INVOICE_FIELDS:
+            return invoice_list(doctype)
         require_outlet_doctype(doctype)
         readable = state.store.outlets.values()
         rows = [doc for doc in readable if state.store.may_read(g.user, doc["name"])]
-        return listed(rows, OUTLET_FIELDS)
+        return json_response({"data": run_list(rows, request_args(), OUTLET_FIELDS)})
 
-    def invoice_list():
-        """Sales Invoices as Frappe lists them: the caller's User Permissions on Franchise
-        Outlet apply through the invoice's link field; a role without read on the doctype gets
-        403 for the whole list."""
-        if g.user is None or (g.user.outlets is not None and not state.invoices_readable):
-            raise FrappeException(403, "PermissionError", "No permission for Sales Invoice")
+    def invoice_list(doctype):
+        """Invoices as Frappe lists them: the caller's User Permissions on Franchise Outlet
+        apply through the invoice's link field; a role without read on the doctype gets 403
+        for the whole list. Aggregates and the lines' fields as frappe.get_list has them."""
+        require_invoice_read(doctype)
         with state.store.lock:
-            invoices = list(state.store.invoices)
+            invoices = list(state.store.pos_invoices if doctype == "POS Invoice"
+                            else state.store.invoices)  # fmt: skip
         # As a database's index would: only the outlet asked for is looked at (the filters
         # still apply to every row after).
         outlet = outlet_asked(parse_json_arg(request_args().get("filters"), []))
         rows = [
-            invoice_doc(i) for i in invoices
+            pos.invoice_doc(i) for i in invoices
             if (outlet is None or i.outlet == outlet) and state.store.may_read(g.user, i.outlet)
         ]  # fmt: skip
-        return listed(rows, INVOICE_FIELDS)
+        answer = run_list(rows, request_args(), INVOICE_FIELDS[doctype], f"{doctype} Item")
+        return json_response({"data": answer})
 
-    def listed(rows, known):
-        args = request_args()
-        fields = parse_json_arg(args.get("fields"), ["name"])
-        filters = parse_json_arg(args.get("filters"), [])
-        rows = [doc for doc in rows if matches(doc, filters, known)]
-        rows = order(rows, args.get("order_by") or "modified desc", known)
-        start = int_arg(args, "limit_start", 0)
-        length = int_arg(args, "limit_page_length", int_arg(args, "limit", 20))
-        rows = rows[start : start + length] if length else rows[start:]
-        return json_response({"data": [project(doc, fields, known) for doc in rows]})
+    def require_invoice_read(doctype):
+        if g.user is None or (g.user.outlets is not None and not state.invoices_readable):
+            raise FrappeException(403, "PermissionError", f"No permission for {doctype}")
 
     @app.route("/api/resource/<doctype>/<path:name>", methods=["GET"])
     def resource_doc(doctype, name):
+        if doctype in INVOICE_FIELDS:
+            require_invoice_read(doctype)
+            invoice = pos.find(state, doctype, name)
+            if not state.store.may_read(g.user, invoice.outlet):
+                raise no_permission(doctype, name)
+            return json_response({"data": pos.invoice_doc(invoice)})
         require_outlet_doctype(doctype)
         doc = state.store.outlet_doc(name)
         if doc is None:
@@ -328,6 +316,17 @@ def create_app(state: SimState) -> Flask:
         if not state.store.may_read(g.user, name):
             raise no_permission(doctype, name)
         return json_response({"data": doc})
+
+    @app.route("/api/resource/<doctype>", methods=["POST"])
+    def resource_insert(doctype):
+        """A new POS Invoice (System Manager): a draft, or submitted with `docstatus` 1."""
+        if g.user is None:
+            raise FrappeException(403, "PermissionError", "Not permitted")
+        if doctype != "POS Invoice":
+            raise FrappeException(403, "PermissionError", f"No permission to create {doctype}")
+        require_manager()
+        invoice = pos.insert(state, request_args(), g.user.name)
+        return json_response({"data": pos.invoice_doc(invoice)})
 
     def require_outlet_doctype(doctype):
         if g.user is None:
@@ -374,15 +373,8 @@ def create_app(state: SimState) -> Flask:
                 )
             if not state.store.may_read(g.user, outlet):
                 raise no_permission("Franchise Outlet", outlet)
-        return state.store.dashboard_data(outlet, since_date(str(args.get("period", "monthly"))))
-
-    def since_date(period):
-        today = state.store.today()
-        if period == "daily":
-            return today
-        if period == "weekly":
-            return today - timedelta(days=7)
-        return today - timedelta(days=30)
+        period = str(args.get("period", "monthly"))
+        return state.store.dashboard_data(outlet, *date_range(period, state.store.today()))
 
     def get_franchise_locations(_args):
         return [
@@ -393,7 +385,10 @@ def create_app(state: SimState) -> Flask:
                 "custom_latitude": doc["custom_latitude"],
                 "custom_longitude": doc["custom_longitude"],
             }
-            for doc in state.store.outlets.values()
+            # frappe.get_all's default order: the newest modified first.
+            for doc in sorted(
+                state.store.outlets.values(), key=lambda d: d["modified"], reverse=True
+            )
             if doc["status"] == "Active"
         ]
 
@@ -403,13 +398,33 @@ def create_app(state: SimState) -> Flask:
         if isinstance(items, str):
             items = parse_json_arg(items, None)
         doc = state.store.outlet_doc(outlet) if isinstance(outlet, str) else None
-        if doc is None:
+        if doc is None:  # the seed's hook publishes a sale of any outlet, active or not
             raise FrappeException(404, "DoesNotExistError", f"Franchise Outlet {outlet} not found")
-        if doc["status"] != "Active":
-            raise FrappeException(417, "ValidationError", f"Outlet {outlet} is not active")
-        basket = parse_basket(items)
-        invoice = record_sale(state, outlet, basket, g.user.name)
+        invoice = pos.record_sale(state, outlet, pos.parse_basket(items), g.user.name)
         return {"name": invoice.name, "outlet": outlet, "grand_total": invoice.grand_total}
+
+    def client_submit(args):
+        """frappe.client.submit(doc): submit a saved draft."""
+        require_manager()
+        doc = parse_json_arg(args.get("doc"), None)
+        if not isinstance(doc, dict) or doc.get("doctype") != "POS Invoice":
+            raise FrappeException(417, "ValidationError", "doc with doctype and name required")
+        invoice = pos.find(state, "POS Invoice", doc.get("name"))
+        pos.submit(state, invoice, g.user.name)
+        return pos.invoice_doc(invoice)
+
+    def client_cancel(args):
+        """frappe.client.cancel(doctype, name)."""
+        require_manager()
+        doctype = args.get("doctype")
+        if doctype not in INVOICE_FIELDS:
+            raise FrappeException(403, "PermissionError", f"No permission to cancel {doctype}")
+        pos.cancel(state, doctype, args.get("name"), g.user.name)
+
+    def close_pos(args):
+        """Stands for a submitted POS Closing Entry of the outlet (the lab's close_pos)."""
+        require_manager()
+        return pos.close_pos(state, args.get("outlet"), g.user.name)
 
     def expire_sessions(args):
         require_manager()
@@ -475,6 +490,9 @@ def create_app(state: SimState) -> Flask:
             {"GET"},
         ),
         "frappe_sim.submit_pos_invoice": (submit_pos_invoice, False, {"POST"}),
+        "frappe.client.submit": (client_submit, False, {"POST"}),
+        "frappe.client.cancel": (client_cancel, False, {"POST"}),
+        "frappe_sim.close_pos": (close_pos, False, {"POST"}),
         "frappe_sim.expire_sessions": (expire_sessions, False, {"POST"}),
         # For tests: how many calls each endpoint got, and a slow-Frappe mode.
         "frappe_sim.call_counts": (call_counts, False, {"GET"}),
@@ -486,79 +504,12 @@ def create_app(state: SimState) -> Flask:
     return app
 
 
-def record_sale(state: SimState, outlet: str, basket: list, user: str) -> data.Invoice:
-    """Submit a POS Invoice as Frappe does, and publish what its hook publishes after commit.
-
-    The submit is a transaction of its own, open for `submit_seconds` (stock and ledger entries),
-    and the hook reads the day's total inside it. Under MariaDB's REPEATABLE READ that read
-    misses the sales other submits have not committed yet: concurrent sales each publish a daily
-    total without the others', and their messages interleave on the channel (frappe-contract.md,
-    "Concurrent sales publish stale daily totals").
-    """
-    now = state.store.now()
-    seen_before = state.store.daily_total(outlet, now.date()) or 0.0  # the transaction's snapshot
-    invoice = state.store.new_invoice(outlet, basket, now)
-    time.sleep(state.submit_seconds)
-    state.store.commit(invoice)
-    modified = now.strftime("%Y-%m-%d %H:%M:%S.%f")
-    publisher = state.publisher
-    publisher.publish_doc_change("POS Invoice", invoice.name, modified, user)
-    path = int(invoice.name.rsplit("-", 1)[1]) % 3  # submit paths differ in number types
-    publisher.publish(
-        "live_pos_sale",
-        {
-            "outlet": outlet,
-            "invoice": invoice.name,
-            "grand_total": invoice.grand_total,
-            "items": [
-                {"item": data.name_of(code), "qty": number(qty, path), "amount": number(amt, path)}
-                for code, qty, amt in invoice.items
-            ],
-            "timestamp": frappe_timestamp(now, path),
-        },
-    )
-    daily = seen_before + invoice.grand_total
-    publisher.publish("daily_sales_update", {"outlet": outlet, "daily_total": daily})
-    publisher.publish_doc_change("Version", secrets.token_hex(5), modified, user)
-    return invoice
-
-
-def number(value, path):
-    """Ints where Frappe's insert+submit path sends them, floats otherwise."""
-    if path == 0 and float(value).is_integer():
-        return int(value)
-    return float(value)
-
-
-def frappe_timestamp(moment, path):
-    """str(posting_date) + " " + str(posting_time): unpadded hour, sometimes unpadded seconds."""
-    if path == 2:
-        clock = f"{moment.hour}:{moment.minute:02d}:{moment.second}.{moment.microsecond:06d}"
-    else:
-        clock = str(
-            timedelta(
-                hours=moment.hour,
-                minutes=moment.minute,
-                seconds=moment.second,
-                microseconds=moment.microsecond or 1,
-            )
-        )
-    return f"{moment.date()} {clock}"
-
-
-def parse_basket(items):
-    if not isinstance(items, list) or not items or len(items) > 100:
-        raise FrappeException(417, "ValidationError", "Items are required")
-    basket = []
-    for row in items:
-        code = row.get("item_code") if isinstance(row, dict) else None
-        qty = row.get("qty", 1) if isinstance(row, dict) else None
-        if not data.is_menu_item(code):
-            raise FrappeException(404, "DoesNotExistError", f"Item {code} not found")
-        if isinstance(qty, bool) or not isinstance(qty, int | float) or not 0 < qty <= 1000:
-            raise FrappeException(417, "ValidationError", f"Invalid quantity for {code}")
-        basket.append((code, qty))
-    return basket
+def date_range(period: str, today):
+    """The seed's periods: `weekly` is add_months(today(), 0) to today, i.e. today again;
+    `monthly` (and anything else) the first of the month to today."""
+    if period in ("daily", "weekly"):
+        return today, today
+    return today.replace(day=1), today
 
 
 def request_site():
@@ -585,132 +536,6 @@ def request_args() -> dict:
     args = request.args.to_dict()
     args.update(request.form.to_dict())
     return args
-
-
-def parse_json_arg(value, default):
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        raise FrappeException(417, "ValidationError", f"Invalid JSON: {value[:80]}") from None
-
-
-def int_arg(args, name, default):
-    value = args.get(name)
-    if value in (None, ""):
-        return default
-    try:
-        return max(0, int(value))
-    except (TypeError, ValueError):
-        raise FrappeException(417, "ValidationError", f"{name} must be a number") from None
-
-
-OPERATORS = {
-    "=": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    ">": lambda a, b: a is not None and a > b,
-    "<": lambda a, b: a is not None and a < b,
-    ">=": lambda a, b: a is not None and a >= b,
-    "<=": lambda a, b: a is not None and a <= b,
-    "in": lambda a, b: a in as_list(b),
-    "not in": lambda a, b: a not in as_list(b),
-    "like": lambda a, b: isinstance(a, str) and like(a, b),
-    "not like": lambda a, b: not (isinstance(a, str) and like(a, b)),
-}
-
-
-def as_list(value):
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",")]
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
-def like(text, pattern):
-    regex = "".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern)
-    return re.fullmatch(regex, text, re.IGNORECASE | re.DOTALL) is not None
-
-
-def matches(doc, filters, known):
-    if isinstance(filters, dict):
-        filters = [
-            [key, *(value if isinstance(value, list) else ["=", value])]
-            for key, value in filters.items()
-        ]
-    if not isinstance(filters, list):
-        raise FrappeException(417, "ValidationError", "Filters must be a list or a dict")
-    for condition in filters:
-        if not isinstance(condition, list) or len(condition) not in (3, 4):
-            raise FrappeException(417, "ValidationError", f"Invalid filter: {condition}")
-        fieldname, op, value = condition[-3:]
-        check_field(fieldname, known)
-        test = OPERATORS.get(str(op).lower())
-        if test is None:
-            raise FrappeException(417, "ValidationError", f"Unsupported operator: {op}")
-        if not test(doc.get(fieldname), value):
-            return False
-    return True
-
-
-OUTLET_FIELDS = frozenset(data.outlet_docs()["OUTLET-001"])
-INVOICE_FIELDS = frozenset(
-    {"name", "custom_franchise_outlet", "posting_date", "posting_time", "grand_total",
-     "docstatus", "modified", "creation"}
-)  # fmt: skip
-
-
-def invoice_doc(invoice) -> dict:
-    """A submitted Sales Invoice as the REST API answers it: posting_time as Frappe's
-    str(timedelta), the hour not padded ("9:05:01.123456")."""
-    posted = invoice.posted
-    time_of_day = f"{posted.hour}:{posted:%M:%S}" + (f".{posted:%f}" if posted.microsecond else "")
-    stamp = posted.strftime("%Y-%m-%d %H:%M:%S.%f")
-    return {"name": invoice.name, "custom_franchise_outlet": invoice.outlet,
-            "posting_date": posted.date().isoformat(), "posting_time": time_of_day,
-            "grand_total": float(invoice.grand_total), "docstatus": 1,
-            "modified": stamp, "creation": stamp}  # fmt: skip
-
-
-def outlet_asked(filters):
-    """The outlet of a `custom_franchise_outlet = X` filter, if there is one."""
-    for condition in filters if isinstance(filters, list) else []:
-        if isinstance(condition, list) and len(condition) in (3, 4):
-            fieldname, op, value = condition[-3:]
-            if fieldname == "custom_franchise_outlet" and op == "=" and isinstance(value, str):
-                return value
-    return None
-
-
-def check_field(fieldname, known):
-    if fieldname not in known:
-        raise FrappeException(417, "DataError", f"Field not permitted in query: {fieldname}")
-
-
-def order(rows, order_by, known):
-    rows = sorted(rows, key=lambda doc: doc["name"])
-    for clause in reversed([c.strip() for c in str(order_by).split(",") if c.strip()]):
-        parts = clause.replace("`", "").split()
-        fieldname = parts[0].rsplit(".", 1)[-1]
-        check_field(fieldname, known)
-        descending = len(parts) > 1 and parts[1].lower() == "desc"
-        rows.sort(key=lambda doc: sort_key(doc.get(fieldname)), reverse=descending)
-    return rows
-
-
-def sort_key(value):
-    return (value is None, 0 if value is None else value)
-
-
-def project(doc, fields, known):
-    if not isinstance(fields, list):
-        raise FrappeException(417, "ValidationError", "fields must be a list")
-    if "*" in fields:
-        return dict(doc)
-    for fieldname in fields:
-        check_field(fieldname, known)
-    return {fieldname: doc.get(fieldname) for fieldname in fields}
 
 
 def is_system(user) -> bool:

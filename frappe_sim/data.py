@@ -150,24 +150,57 @@ OTP_CODE = "123456"
 API_KEYS = {"demo_api_key": ("demo_api_secret", "api@example.com")}
 
 
+POS_MODES = ("sales-invoice", "consolidated")
+
+
 @dataclass
 class Invoice:
+    """A POS Invoice or a Sales Invoice, as far as the dashboard can see one."""
+
     name: str
     outlet: str
-    posted: datetime  # naive, in the site's time zone
-    items: list  # [(item_code, qty, amount)]
+    posted: datetime  # posting date and time: naive, in the site's time zone
+    items: list  # [(item_code, qty, amount)]; negative for returns
     grand_total: float
+    doctype: str = "POS Invoice"
+    docstatus: int = 1  # 0 draft, 1 submitted, 2 cancelled
+    is_return: int = 0
+    return_against: str | None = None
+    amended_from: str | None = None
+    consolidated_invoice: str | None = None  # POS Invoice: the Sales Invoice it was merged into
+    is_consolidated: int = 0  # Sales Invoice: made by a POS closing (or a till's own)
+    set_posting_time: int = 0
+    modified: datetime | None = None
+
+    @property
+    def status(self) -> str:
+        """ERPNext's status names for a POS Invoice."""
+        if self.docstatus != 1:
+            return "Draft" if self.docstatus == 0 else "Cancelled"
+        if self.consolidated_invoice:
+            return "Consolidated"
+        return "Return" if self.is_return else "Paid"
 
 
 @dataclass
 class Store:
-    """Everything the demo site knows, guarded by one lock."""
+    """Everything the demo site knows, guarded by one lock.
+
+    `mode` is how the site's POS sells (frappe-contract.md, "How ERPNext sites really sell"):
+    "sales-invoice", each sale a POS Invoice with its own Sales Invoice (the seed's assumption);
+    "consolidated", POS Invoices only until a POS closing merges them into one Sales Invoice
+    (ERPNext v15's default). `invoices` are the Sales Invoices, which the seed's RPC sums.
+    """
 
     time_zone: ZoneInfo
+    mode: str = "sales-invoice"
     outlets: dict = field(default_factory=dict)
-    invoices: list = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    invoices: list = field(default_factory=list)  # Sales Invoices
+    pos_invoices: list = field(default_factory=list)
+    by_name: dict = field(default_factory=dict)  # (doctype, name) -> Invoice
+    lock: threading.RLock = field(default_factory=threading.RLock)
     counter: int = 0
+    sales_counter: int = 0
 
     def now(self) -> datetime:
         return datetime.now(self.time_zone).replace(tzinfo=None)
@@ -186,47 +219,108 @@ class Store:
         return f"POSINV-{self.counter:05d}"
 
     def add_invoice(self, outlet: str, items: list, posted: datetime) -> Invoice:
-        """A committed invoice (the demo history)."""
+        """A submitted sale (the demo history): consolidated as the site's mode does."""
         invoice = self.new_invoice(outlet, items, posted)
         self.commit(invoice)
         return invoice
 
-    def new_invoice(self, outlet: str, items: list, posted: datetime) -> Invoice:
-        """An invoice inside its submit's transaction: no one else sees it until `commit`."""
+    def close_days_before(self, day: date) -> None:
+        """A POS closing at the end of every earlier day with open POS Invoices."""
+        with self.lock:
+            days = {(i.outlet, i.posted.date()) for i in self.pos_invoices if i.posted.date() < day}
+        for outlet, closed in sorted(days):
+            end = datetime.combine(closed, datetime.max.time()).replace(microsecond=0)
+            self.consolidate(self.open_pos_invoices(outlet, closed), end)
+
+    def new_invoice(self, outlet: str, items: list, posted: datetime, **fields) -> Invoice:
+        """A POS Invoice inside its submit's transaction: no one sees it until `commit`.
+        `fields`: is_return, return_against, amended_from, set_posting_time, docstatus."""
         with self.lock:
             lines = [(code, qty, round(qty * rate_of(code), 2)) for code, qty in items]
+            name = fields.pop("name", None) or self.next_invoice_name()
             return Invoice(
-                self.next_invoice_name(), outlet, posted, lines, sum(a for _, _, a in lines)
+                name, outlet, posted, lines, round(sum(a for _, _, a in lines), 2), **fields
             )
 
     def commit(self, invoice: Invoice) -> None:
+        """Save it; a submitted sale on a sales-invoice site gets its Sales Invoice too."""
         with self.lock:
-            self.invoices.append(invoice)
+            invoice.modified = self.now()
+            if self.by_name.get(("POS Invoice", invoice.name)) is not invoice:
+                self.pos_invoices.append(invoice)
+                self.by_name[("POS Invoice", invoice.name)] = invoice
+            if invoice.docstatus == 1 and self.mode == "sales-invoice":
+                self.consolidate([invoice], invoice.posted)
+
+    def consolidate(self, pos_invoices: list, posted: datetime) -> list:
+        """One submitted Sales Invoice for the sales and one credit note for the returns
+        (lines merged by item), each POS Invoice pointing at its own: what ERPNext's POS
+        Invoice Merge Log does at a POS Closing Entry. Returns the new Sales Invoices."""
+        made = []
+        with self.lock:
+            for is_return in (0, 1):
+                chosen = [i for i in pos_invoices if i.is_return == is_return]
+                if not chosen:
+                    continue
+                lines: dict = {}
+                for invoice in chosen:
+                    for code, qty, amount in invoice.items:
+                        line = lines.setdefault(code, [0, 0.0])
+                        line[0] += qty
+                        line[1] = round(line[1] + amount, 2)
+                self.sales_counter += 1
+                merged = Invoice(
+                    f"SINV-{self.sales_counter:05d}", chosen[0].outlet, posted,
+                    [(code, qty, amount) for code, (qty, amount) in lines.items()],
+                    round(sum(i.grand_total for i in chosen), 2), doctype="Sales Invoice",
+                    is_return=is_return, is_consolidated=1, modified=self.now(),
+                )  # fmt: skip
+                self.invoices.append(merged)
+                self.by_name[("Sales Invoice", merged.name)] = merged
+                for invoice in chosen:
+                    invoice.consolidated_invoice = merged.name
+                    invoice.modified = self.now()
+                made.append(merged)
+        return made
+
+    def open_pos_invoices(self, outlet: str, day: date) -> list:
+        """Submitted POS Invoices of the day not merged into a Sales Invoice yet."""
+        with self.lock:
+            return [
+                i for i in self.pos_invoices
+                if i.outlet == outlet and i.docstatus == 1 and i.consolidated_invoice is None
+                and i.posted.date() == day
+            ]  # fmt: skip
 
     def daily_total(self, outlet: str, day: date) -> float | None:
-        """The day's committed sales, as a transaction starting now sees them."""
+        """The hook's daily total: the day's submitted POS Invoices, as a transaction starting
+        now sees them."""
         with self.lock:
             totals = [
-                i.grand_total
-                for i in self.invoices
-                if i.outlet == outlet and i.posted.date() == day
-            ]
+                i.grand_total for i in self.pos_invoices
+                if i.outlet == outlet and i.posted.date() == day and i.docstatus == 1
+            ]  # fmt: skip
         return float(sum(totals)) if totals else None
 
-    def dashboard_data(self, outlet: str, since: date) -> dict:
+    def dashboard_data(self, outlet: str, start: date, end: date) -> dict:
+        """The seed's RPC: the submitted Sales Invoices between two dates; top items by
+        quantity (real Frappe orders ties any way it likes; here by amount, then name)."""
         with self.lock:
-            chosen = [i for i in self.invoices if i.outlet == outlet and i.posted.date() >= since]
+            chosen = [
+                i for i in self.invoices
+                if i.outlet == outlet and start <= i.posted.date() <= end and i.docstatus == 1
+            ]  # fmt: skip
         by_item: dict[str, list] = {}
         for invoice in chosen:
             for code, qty, amount in invoice.items:
                 row = by_item.setdefault(code, [0.0, 0.0])
                 row[0] += qty
                 row[1] += amount
-        top = sorted(by_item.items(), key=lambda kv: kv[1][1], reverse=True)[:10]
+        ranked = sorted(by_item.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
         total = float(sum(i.grand_total for i in chosen))
         count = len(chosen)
         return {
-            "total_sales": total,
+            "total_sales": round(total, 2),
             "invoice_count": count,
             "avg_order_value": round(total / count, 2) if count else 0.0,
             "top_items": [
@@ -234,9 +328,9 @@ class Store:
                     "item_code": code,
                     "item_name": name_of(code),
                     "total_qty": float(qty),
-                    "total_amount": float(amount),
+                    "total_amount": round(float(amount), 2),
                 }
-                for code, (qty, amount) in top
+                for code, (qty, amount) in ranked[:10]
             ],
         }
 
@@ -258,12 +352,13 @@ def is_menu_item(code) -> bool:
 
 def outlet_docs() -> dict:
     docs = {}
-    for name, outlet_name, city, state, status, lat, lng, manager in OUTLETS:
+    for number, (name, outlet_name, city, state, status, lat, lng, manager) in enumerate(OUTLETS):
         docs[name] = {
             "name": name,
             "owner": "Administrator",
             "creation": "2026-01-05 10:12:44.118204",
-            "modified": "2026-09-14 16:40:02.551873",
+            # Each edited on its own day: Frappe lists the newest modified first.
+            "modified": f"2026-09-{number + 1:02d} 16:40:02.551873",
             "modified_by": "Administrator",
             "docstatus": 0,
             "idx": 0,
@@ -308,14 +403,16 @@ def random_basket(rng: random.Random) -> list:
 
 
 def build_store(
-    seed: int, time_zone: str, days: int = 60, extra_outlets: int = 0, silent: tuple = ()
-) -> Store:
+    seed: int, time_zone: str, days: int = 60, extra_outlets: int = 0, silent: tuple = (),
+    mode: str = "sales-invoice",
+) -> Store:  # fmt: skip
     """The demo site with `days` days of history up to now, the same for the same seed and day.
 
     `extra_outlets` adds active outlets without history (BENCH-0000...), for load tests;
-    `silent` outlets are busy all day on past same weekdays (add_busy_weekdays).
+    `silent` outlets are busy all day on past same weekdays (add_busy_weekdays). On a
+    consolidated site every earlier day was closed at its end; today's POS Invoices are open.
     """
-    store = Store(time_zone=ZoneInfo(time_zone), outlets=outlet_docs())
+    store = Store(time_zone=ZoneInfo(time_zone), mode=mode, outlets=outlet_docs())
     template = store.outlets["OUTLET-001"]
     for i in range(extra_outlets):
         name = f"BENCH-{i:04d}"
@@ -340,6 +437,8 @@ def build_store(
                     store.add_invoice(outlet, basket, posted)
     for outlet in silent:
         add_busy_weekdays(store, outlet, random.Random(f"{seed}:{outlet}"))
+    store.pos_invoices.sort(key=lambda i: i.posted)
+    store.close_days_before(now.date())
     store.invoices.sort(key=lambda i: i.posted)
     return store
 

@@ -52,10 +52,19 @@ def create_socket_server(site: str) -> socketio.Server:
         sio.enter_room(sid, "website", namespace=namespace)
         if user == "Guest":
             return True  # connected, and receives nothing
+        sio.save_session(sid, {"user": user}, namespace=namespace)
         sio.enter_room(sid, f"user:{user}", namespace=namespace)
         if user_type == "System User" and not by_token:
             sio.enter_room(sid, "all", namespace=namespace)
         return True
+
+    @sio.on("doctype_subscribe", namespace="*")
+    def doctype_subscribe(namespace, sid, doctype=None):
+        """list_update of a doctype, for any user who may read it (checked at doctype level
+        only: every outlet's invoice names); a denial is silent."""
+        user = sio.get_session(sid, namespace=namespace).get("user")
+        if namespace == site_namespace and user and isinstance(doctype, str):
+            sio.enter_room(sid, f"doctype:{doctype}", namespace=namespace)
 
     return sio
 

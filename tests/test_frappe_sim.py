@@ -241,23 +241,30 @@ def test_administrator_gets_zeros_for_missing_outlet(frappe_http):
     }
 
 
-def test_periods_differ(frappe_http):
+def test_periods_are_the_seeds(frappe_http):
+    """The seed's `weekly` is add_months(today(), 0) to today: today again; `monthly` is the
+    first of the month to today (frappe-contract.md); top items ranked by quantity."""
     figures = {
         period: frappe_http.as_service(
             "GET", DASHBOARD_DATA, params={"outlet": "OUTLET-001", "period": period}
         ).json()["message"]
-        for period in ("daily", "weekly", "monthly")
+        for period in ("daily", "weekly", "monthly", "yearly")
     }
-    assert (
-        figures["daily"]["invoice_count"]
-        < figures["weekly"]["invoice_count"]
-        < figures["monthly"]["invoice_count"]
-    )
+    assert figures["weekly"] == figures["daily"]
+    assert figures["yearly"] == figures["monthly"]  # anything else behaves as monthly
+    month = data.build_store(42, "Asia/Kolkata")
+    first = month.today().replace(day=1)
+    expected = [
+        i for i in month.invoices if i.outlet == "OUTLET-001" and i.posted.date() >= first
+    ]
     monthly = figures["monthly"]
-    assert len(monthly["top_items"]) == 10
+    assert monthly["invoice_count"] >= len(expected)  # and the sales the tests made since
+    assert monthly["invoice_count"] < len(expected) + 200
     assert monthly["avg_order_value"] == pytest.approx(
         monthly["total_sales"] / monthly["invoice_count"], abs=0.01
     )
+    quantities = [item["total_qty"] for item in monthly["top_items"]]
+    assert len(quantities) == 10 and quantities == sorted(quantities, reverse=True)
 
 
 def test_errors_are_html_for_browsers(frappe_http):
@@ -381,8 +388,10 @@ def test_submit_is_for_managers_only_and_checks_input(frappe_http):
     assert frappe_http.request("POST", path, json=sale, headers=cookie).status_code == 403
     bad_item = {"outlet": "OUTLET-001", "items": [{"item_code": "NOPE", "qty": 1}]}
     assert frappe_http.as_service("POST", path, json=bad_item).status_code == 404
-    closed = {"outlet": "Old Harbour", "items": [{"item_code": "TEA-01", "qty": 1}]}
-    assert frappe_http.as_service("POST", path, json=closed).status_code == 417
+    nowhere = {"outlet": "No Such Outlet", "items": [{"item_code": "TEA-01", "qty": 1}]}
+    assert frappe_http.as_service("POST", path, json=nowhere).status_code == 404
+    returned = {"outlet": "OUTLET-001", "items": [{"item_code": "TEA-01", "qty": -1}]}
+    assert frappe_http.as_service("POST", path, json=returned).status_code == 417
 
 
 def test_submitted_sales_count_in_the_figures(frappe_http):
