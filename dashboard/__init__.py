@@ -3,7 +3,7 @@
 import functools
 import hashlib
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import redis
 import socketio as socketio_module
 from babel import Locale
-from babel.dates import format_time
+from babel.dates import format_date, format_time
 from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -163,6 +163,10 @@ def register_formats(app: Flask, settings: config.Settings) -> None:
     def clock(iso_time, zone):
         moment = datetime.fromisoformat(iso_time).astimezone(ZoneInfo(zone))
         return format_time(moment, "HH:mm:ss", locale=locale)
+
+    @app.template_filter("day")
+    def day(iso_date):
+        return format_date(date.fromisoformat(iso_date), "d MMM", locale=locale)
 
     @app.template_filter("since")
     def since(moment, now):

@@ -143,7 +143,7 @@ class Bridge:
                 self.frappe, cache, self.feed, self.emit, settings.quiet_min_seconds,
                 leading=lambda: self.leading and self.listening and self.redis_ok
                 and self.zone_known,
-                heard_since=lambda: self.listening_since,
+                heard_since=lambda: self.listening_since, doctype=settings.till_doctype,
             )  # fmt: skip
 
     def emit(self, event: str, data: dict, room: str) -> None:

@@ -16,6 +16,9 @@ from limits import parse_many
 
 ASYNC_MODES = ("eventlet", "gevent", "threading")
 REALTIME_SOURCES = ("redis", "socketio")
+# How the site's POS sells (frappe-contract.md, "How ERPNext sites really sell"): a Sales
+# Invoice per sale, or POS Invoices merged into Sales Invoices at the POS closing.
+POS_MODES = ("sales-invoice", "consolidated")
 
 
 class ConfigError(Exception):
@@ -43,6 +46,7 @@ class Settings:
     public_url: str = ""  # where people reach us: absolute links are built from it
     frappe_redis_url: str | None = None
     frappe_realtime: str = "redis"
+    frappe_pos_mode: str = "sales-invoice"
     frappe_realtime_url: str = ""  # Frappe's realtime server; load() makes it FRAPPE_URL
     frappe_api_key: str | None = None
     frappe_api_secret: str | None = None
@@ -98,6 +102,11 @@ class Settings:
         return f"Settings(frappe_url={self.frappe_url!r}, site={self.frappe_site!r})"
 
     @property
+    def till_doctype(self) -> str:
+        """The doctype holding each sale the tills made, as it was made."""
+        return "POS Invoice" if self.frappe_pos_mode == "consolidated" else "Sales Invoice"
+
+    @property
     def has_service_account(self) -> bool:
         return bool(self.frappe_api_key and self.frappe_api_secret)
 
@@ -133,6 +142,7 @@ def load(environ=None) -> Settings:
         public_url=public_url.rstrip("/"),
         frappe_redis_url=frappe_redis_url,
         frappe_realtime=env.choice("FRAPPE_REALTIME", REALTIME_SOURCES, "redis"),
+        frappe_pos_mode=env.choice("FRAPPE_POS_MODE", POS_MODES, "sales-invoice"),
         frappe_realtime_url=realtime_url.rstrip("/"),
         frappe_api_key=api_key,
         frappe_api_secret=api_secret,

@@ -163,13 +163,16 @@ class FrappeClient:
         return data.get("message")
 
     def get_list(
-        self, doctype, *, fields, filters=None, order_by=None, limit=0, sid=None, as_service=False
-    ) -> list:
+        self, doctype, *, fields, filters=None, order_by=None, group_by=None, limit=0, sid=None,
+        as_service=False,
+    ) -> list:  # fmt: skip
         params = {"fields": json.dumps(fields), "limit_page_length": limit}
         if filters:
             params["filters"] = json.dumps(filters)
         if order_by:
             params["order_by"] = order_by
+        if group_by:
+            params["group_by"] = group_by
         response = self._send(
             "GET", f"/api/resource/{doctype}", params=params, headers=self._auth(sid, as_service)
         )

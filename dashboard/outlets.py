@@ -8,7 +8,7 @@ so one user's grant never serves another.
 import json
 import math
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from .cache import UNREAD, SharedCache
@@ -16,8 +16,12 @@ from .channel import quiet_key
 from .frappe import FrappeError, NotFound, NotPermitted
 from .pace import HIDDEN as PACE_HIDDEN
 from .pace import Pace, access_key
+from .tills import pos_figures
 
-PERIODS = ("daily", "weekly", "monthly")
+# The seed's periods as it computes them (frappe-contract.md): `monthly` is the first of the
+# month to today. Its `weekly` is today again, so it is not offered.
+PERIODS = ("daily", "monthly")
+PERIOD_LABELS = {"daily": "Today", "monthly": "This month"}
 MAX_NAME_LENGTH = 140  # Frappe's limit for document names
 DASHBOARD_METHOD = "franchise_management.api.get_outlet_dashboard_data"
 ALLOW, DENY, MISSING = "allow", "deny", "missing"
@@ -125,15 +129,14 @@ class Outlets:
             [quiet_key(outlet)],
         )
         label = self.check_access(user, sid, outlet, grant)
-        fetch = lambda: self.frappe.call(DASHBOARD_METHOD, sid=sid, outlet=outlet, period=period)  # noqa: E731
-        figures = self.figures(outlet, period, label, fetch, held)
+        figures = self.figures(outlet, period, label, self.fetcher(outlet, period, sid), held)
         if period != "daily":
             return figures
         return self.today(figures, user, sid, quiet, pace_access)
 
     def service_summary(self, outlet: str, label: str, period: str = "daily") -> dict:
         """Figures for a paired display, read with the service account."""
-        figures = self.figures(outlet, period, label, self.service_fetch(outlet, period))
+        figures = self.figures(outlet, period, label, self.fetcher(outlet, period))
         if period != "daily":
             return figures
         return self.today(figures, None, None, self.cache.redis.get(quiet_key(outlet)))
@@ -170,6 +173,7 @@ class Outlets:
             "label": label,
             "period": period,
             **cached.value,
+            "covers": covers(period, cached.value.get("day") or self.site_date().isoformat()),
             "as_of": datetime.fromtimestamp(cached.fetched_at, UTC).isoformat(),
             "stale": cached.stale,
         }
@@ -183,13 +187,21 @@ class Outlets:
         twice (the total would fall when mended).
         """
         figures = clean_figures(fetch())
-        day = datetime.now(ZoneInfo(self.time_zone())).date().isoformat()
+        day = self.site_date().isoformat()
         return {**figures, "day": day, "feed_id": self.feed.last_id(outlet)}
 
-    def service_fetch(self, outlet: str, period: str = "daily"):
-        return lambda: self.frappe.call(
-            DASHBOARD_METHOD, as_service=True, outlet=outlet, period=period
-        )
+    def fetcher(self, outlet: str, period: str = "daily", sid: str | None = None):
+        """How the figures are read, with the person's sid, else the service account: the
+        seed's RPC, or on a site that consolidates at the POS closing the tills' POS Invoices
+        (tills.py), which the RPC does not count until the closing."""
+        auth = {"sid": sid} if sid else {"as_service": True}
+        if self.settings.frappe_pos_mode != "consolidated":
+            return lambda: self.frappe.call(DASHBOARD_METHOD, outlet=outlet, period=period, **auth)
+        start, end = period_dates(period, self.site_date())
+        return lambda: pos_figures(self.frappe, outlet, start, end, **auth)
+
+    def site_date(self) -> date:
+        return datetime.now(ZoneInfo(self.time_zone())).date()
 
     def time_zone(self) -> str:
         """The site's time zone: the setting, else what Frappe says (asked daily), else UTC.
@@ -207,6 +219,16 @@ class Outlets:
             return "UTC"
         self._zone = (zone, time.monotonic() + 60)
         return zone
+
+
+def period_dates(period: str, today: date) -> tuple[date, date]:
+    return (today.replace(day=1) if period == "monthly" else today), today
+
+
+def covers(period: str, day: str) -> dict:
+    """What a period's figures cover, as Frappe computes them, for labels and the JSON."""
+    start, end = period_dates(period, date.fromisoformat(day))
+    return {"label": PERIOD_LABELS[period], "from": start.isoformat(), "to": end.isoformat()}
 
 
 def figures_key(period: str, outlet: str) -> str:

@@ -1,6 +1,7 @@
 """Pace: today's sales so far against the same weekday last week, up to the same time of day.
 
-Last week's day never changes: its Sales Invoices (the doctype the seed's RPC sums) are asked of
+Last week's day never changes: its invoices (Sales Invoices, or on a site that consolidates at
+the POS closing its POS Invoices: Settings.till_doctype) are asked of
 Frappe once per outlet per day, with the person's own sid after the permission check so that
 Frappe's permissions apply, and kept in the shared cache until the site's midnight. It is shown
 to a person only while Frappe lets that person read the outlet's Sales Invoices (a one-row list
@@ -23,7 +24,7 @@ from .cache import UNREAD
 from .feed import stream_id
 from .frappe import NotPermitted
 
-HIDDEN = "Frappe does not let your account read Sales Invoices, so pace cannot be shown."
+HIDDEN = "Frappe does not let your account read this outlet's invoices, so pace cannot be shown."
 TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d+)?")
 NEVER_STALE = 10 * 365 * 86400.0  # a past day's sales: fresh for as long as they are kept
 MEMO_MOST = 4096  # entries kept in-process (two per outlet a day): then it starts again
@@ -95,7 +96,7 @@ class Pace:
     def ask_access(self, sid: str, outlet: str) -> bool:
         try:
             self.frappe.get_list(
-                "Sales Invoice", fields=["name"], limit=1, sid=sid,
+                self.settings.till_doctype, fields=["name"], limit=1, sid=sid,
                 filters=[["custom_franchise_outlet", "=", outlet]],
             )  # fmt: skip
         except NotPermitted:
@@ -127,7 +128,7 @@ class Pace:
 
     def ask(self, sid: str | None, outlet: str, day: str) -> list:
         rows = self.frappe.get_list(
-            "Sales Invoice",
+            self.settings.till_doctype,
             fields=["posting_time", "grand_total"],
             filters=[
                 ["custom_franchise_outlet", "=", outlet],

@@ -77,8 +77,10 @@ def quiet_at(gaps: list, last_heard: datetime | None, now: datetime, min_seconds
 
 
 class QuietWatch:
-    def __init__(self, frappe, cache, feed, emit, min_seconds: float, leading, heard_since):
+    def __init__(self, frappe, cache, feed, emit, min_seconds: float, leading, heard_since,
+                 doctype: str = "Sales Invoice"):  # fmt: skip
         self.frappe, self.cache, self.feed, self.emit = frappe, cache, feed, emit
+        self.doctype = doctype  # where each sale is kept as the till made it (Settings)
         self.redis = cache.redis
         self.min_seconds = min_seconds
         self.leading = leading  # only the bridge that sends events marks outlets
@@ -197,7 +199,7 @@ class QuietWatch:
     def learn(self, outlet: str, day: date) -> list:
         days = [str(day - timedelta(weeks=week)) for week in range(1, WEEKS + 1)]
         rows = self.frappe.get_list(
-            "Sales Invoice",
+            self.doctype,
             fields=["posting_date", "posting_time"],
             filters=[
                 ["custom_franchise_outlet", "=", outlet],

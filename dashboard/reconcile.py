@@ -21,7 +21,7 @@ from .channel import FIGURES_EVENT, RECONCILES_KEY, outlet_room, public_room
 from .displays import public_summary
 from .events import SALE
 from .frappe import FrappeError
-from .outlets import figures_key
+from .outlets import covers, figures_key
 
 log = logging.getLogger("dashboard.reconcile")
 
@@ -75,7 +75,7 @@ class Reconciler:
         feed = self.outlets.feed
         before = feed.last_id(outlet)
         shown = self.running_total(outlet)
-        figures = self.outlets.read_figures(outlet, self.outlets.service_fetch(outlet))
+        figures = self.outlets.read_figures(outlet, self.outlets.fetcher(outlet))
         if figures["feed_id"] != before:
             return  # a sale came while Frappe answered; it put off a reconcile of its own
         cached = self.outlets.cache.write(figures_key("daily", outlet), figures)
@@ -87,6 +87,7 @@ class Reconciler:
             "outlet": outlet,
             "period": "daily",
             **figures,
+            "covers": covers("daily", figures["day"]),
             "as_of": datetime.fromtimestamp(cached.fetched_at, UTC).isoformat(),
             "stale": False,
         }

@@ -16,7 +16,7 @@ def test_slow_outlet_does_not_stall_other_pages(web_server, frappe_http):
 
         def slow():
             slow_started.set()
-            http.get(web_server + "/api/outlets/T.%20Nagar/summary?period=weekly", timeout=30)
+            http.get(web_server + "/api/outlets/T.%20Nagar/summary?period=monthly", timeout=30)
             order.append("slow")
 
         thread = threading.Thread(target=slow)

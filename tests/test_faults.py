@@ -162,7 +162,7 @@ def own_frappe(frappe_redis_url):
 PAGES = [
     "/",
     f"/outlets/{OUTLET}",
-    f"/outlets/{OUTLET}?period=weekly",
+    f"/outlets/{OUTLET}?period=monthly",
     f"/api/outlets/{OUTLET}/summary",
     "/locator",
     "/outlets/OUTLET-003",

@@ -254,9 +254,7 @@ def test_periods_are_the_seeds(frappe_http):
     assert figures["yearly"] == figures["monthly"]  # anything else behaves as monthly
     month = data.build_store(42, "Asia/Kolkata")
     first = month.today().replace(day=1)
-    expected = [
-        i for i in month.invoices if i.outlet == "OUTLET-001" and i.posted.date() >= first
-    ]
+    expected = [i for i in month.invoices if i.outlet == "OUTLET-001" and i.posted.date() >= first]
     monthly = figures["monthly"]
     assert monthly["invoice_count"] >= len(expected)  # and the sales the tests made since
     assert monthly["invoice_count"] < len(expected) + 200

@@ -40,7 +40,7 @@ def figures_from_frappe(frappe_http, outlet, period):
     ).json()["message"]
 
 
-@pytest.mark.parametrize("period", ["daily", "weekly", "monthly"])
+@pytest.mark.parametrize("period", ["daily", "monthly"])
 def test_summary_json_matches_frappe_for_each_period(client, frappe_http, period):
     login(client)
     response = client.get(f"/api/outlets/OUTLET-001/summary?period={period}")
@@ -64,7 +64,22 @@ def test_outlet_page_shows_figures_in_the_site_currency(client, frappe_http):
     assert "₹" in page and "as of " in page
     assert f'data-testid="invoice-count">{expected["invoice_count"]:,}<' in page
     assert expected["top_items"][0]["item_name"] in page
-    assert 'aria-current="page" class="current">Last 30 days' in page
+    assert 'aria-current="page" class="current">This month' in page
+
+
+def test_periods_say_what_frappe_computes(client, frappe_http):
+    """The seed's `weekly` is today again and its `monthly` month to date (frappe-contract.md):
+    no tab or label says "Last 7 days" or "Last 30 days"; the JSON says what each covers."""
+    login(client)
+    today = client.get("/api/outlets/OUTLET-001/summary").get_json()["covers"]
+    assert today["label"] == "Today" and today["from"] == today["to"]
+    month = client.get("/api/outlets/OUTLET-001/summary?period=monthly").get_json()["covers"]
+    assert month == {"label": "This month", "from": today["to"][:8] + "01", "to": today["to"]}
+    page = client.get("/outlets/OUTLET-001?period=monthly").get_data(as_text=True)
+    assert "Last 7 days" not in page and "Last 30 days" not in page
+    assert 'data-testid="period-covers">This month so far, 1 ' in page or today["to"][8:] == "01"
+    weekly = client.get("/api/outlets/OUTLET-001/summary?period=weekly")
+    assert weekly.status_code == 400 and "daily, monthly" in weekly.get_json()["message"]
 
 
 def test_default_period_is_today(client):
@@ -101,12 +116,12 @@ def test_forbidden_outlet_by_page_and_json(client):
 def test_denial_is_not_served_from_another_users_grant(make_app, counts):
     other = make_app().test_client()
     login(other, "manager2@example.com", "manager2")
-    assert other.get("/api/outlets/OUTLET-002/summary?period=weekly").status_code == 200
+    assert other.get("/api/outlets/OUTLET-002/summary?period=monthly").status_code == 200
     manager1 = make_app().test_client()
     login(manager1)
-    response = manager1.get("/api/outlets/OUTLET-002/summary?period=weekly")
+    response = manager1.get("/api/outlets/OUTLET-002/summary?period=monthly")
     assert response.status_code == 403 and "total_sales" not in response.get_data(as_text=True)
-    page = manager1.get("/outlets/OUTLET-002?period=weekly")
+    page = manager1.get("/outlets/OUTLET-002?period=monthly")
     assert page.status_code == 403 and "Total sales" not in page.get_data(as_text=True)
 
 
@@ -154,7 +169,7 @@ def test_session_expired_by_page_and_json(client, frappe_http):
     frappe_http.as_service(
         "POST", "/api/method/frappe_sim.expire_sessions", json={"user": "manager1@example.com"}
     )
-    api = client.get("/api/outlets/OUTLET-001/summary?period=weekly")
+    api = client.get("/api/outlets/OUTLET-001/summary?period=monthly")
     assert api.status_code == 401 and api.get_json() == {"error": "session_expired"}
     login(client)
     frappe_http.as_service(
@@ -171,9 +186,9 @@ def test_figures_are_cached_and_shared_between_allowed_users(make_app, counts):
     manager2 = make_app().test_client()
     login(manager2, "manager2@example.com", "manager2")
     before = counts()
-    assert admin.get("/api/outlets/OUTLET-003/summary?period=weekly").status_code == 200
-    assert manager2.get("/api/outlets/OUTLET-003/summary?period=weekly").status_code == 200
-    assert admin.get("/outlets/OUTLET-003?period=weekly").status_code == 200
+    assert admin.get("/api/outlets/OUTLET-003/summary?period=monthly").status_code == 200
+    assert manager2.get("/api/outlets/OUTLET-003/summary?period=monthly").status_code == 200
+    assert admin.get("/outlets/OUTLET-003?period=monthly").status_code == 200
     after = counts()
     assert after.get(DASHBOARD, 0) - before.get(DASHBOARD, 0) == 1
     # Each user's access was asked of Frappe once, for that user.
@@ -241,19 +256,19 @@ def test_frappe_down_serves_the_last_figures_marked_stale(make_app, frappe_redis
     app = make_app(FRAPPE_URL=url, FIGURES_CACHE_SECONDS="0.1", PERMISSION_CACHE_SECONDS="0.1")
     client = app.test_client()
     login(client)
-    fresh = client.get("/api/outlets/OUTLET-001/summary?period=weekly").get_json()
+    fresh = client.get("/api/outlets/OUTLET-001/summary?period=monthly").get_json()
     stop(process)
-    stale = client.get("/api/outlets/OUTLET-001/summary?period=weekly")
+    stale = client.get("/api/outlets/OUTLET-001/summary?period=monthly")
     assert stale.status_code == 200
     body = stale.get_json()
     assert body["stale"] is True and body["as_of"] == fresh["as_of"]
     assert body["total_sales"] == fresh["total_sales"]
-    page = client.get("/outlets/OUTLET-001?period=weekly").get_data(as_text=True)
+    page = client.get("/outlets/OUTLET-001?period=monthly").get_data(as_text=True)
     assert 'data-testid="stale-notice"' in page and "Frappe is not answering" in page
-    nothing_cached = client.get("/outlets/OUTLET-001?period=monthly")
+    nothing_cached = client.get("/outlets/OUTLET-001?period=daily")
     assert nothing_cached.status_code == 503
     assert "Frappe is unreachable" in nothing_cached.get_data(as_text=True)
-    api = client.get("/api/outlets/OUTLET-001/summary?period=monthly")
+    api = client.get("/api/outlets/OUTLET-001/summary?period=daily")
     assert api.status_code == 503 and api.get_json()["error"] == "unavailable"
 
 
@@ -261,10 +276,10 @@ def test_slow_frappe_gives_stale_figures_after_the_read_timeout(make_app, slow_f
     app = make_app(FRAPPE_READ_TIMEOUT="0.5", FIGURES_CACHE_SECONDS="0.1")
     client = app.test_client()
     login(client, "Administrator", "admin")
-    fresh = client.get("/api/outlets/Jubilee%20Hills/summary?period=weekly").get_json()
+    fresh = client.get("/api/outlets/Jubilee%20Hills/summary?period=monthly").get_json()
     slow_frappe(2)
     threading.Event().wait(0.15)  # let the 0.1 s cache lapse
-    response = client.get("/api/outlets/Jubilee%20Hills/summary?period=weekly").get_json()
+    response = client.get("/api/outlets/Jubilee%20Hills/summary?period=monthly").get_json()
     assert response["stale"] is True and response["as_of"] == fresh["as_of"]
 
 

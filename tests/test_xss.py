@@ -52,7 +52,7 @@ def test_hostile_labels_are_text_on_every_path(browser, hostile_stack):
     expect(sale).to_contain_text(HOSTILE["item"], timeout=5000)
     manager.reload()  # the figures and top items, from Frappe, with the item on top
     expect(manager.get_by_test_id("top-items-table")).to_contain_text(HOSTILE["item"])
-    manager.goto(web + "/outlets/OUTLET-003?period=weekly")
+    manager.goto(web + "/outlets/OUTLET-003?period=monthly")
     expect(manager.get_by_test_id("outlet-name")).to_have_text(HOSTILE["outlet"])
 
     # A TV paired with a hostile label shows the outlet, the label and the sale as text.
