@@ -38,7 +38,16 @@ from .channel import (
     outlet_room,
     public_room,
 )
-from .events import KINDS, SALE, BadEvent, check_event, parse_channel_message, public_copy
+from .events import (
+    CHANGE,
+    CHANGED_DOCTYPE,
+    KINDS,
+    SALE,
+    BadEvent,
+    check_event,
+    parse_channel_message,
+    public_copy,
+)
 from .feed import Feed
 from .frappe import FrappeClient, FrappeError
 from .outlets import Outlets
@@ -137,7 +146,7 @@ class Bridge:
             cache = SharedCache.for_settings(self.redis, settings)
             self.outlets = outlets = Outlets(self.frappe, cache, settings, self.feed)
             self.reconciler = Reconciler(
-                outlets, self.redis, self.emit, settings.live_reconcile_seconds
+                outlets, self.redis, self.emit, settings.live_reconcile_seconds, self.accept
             )
             self.quiet = QuietWatch(
                 self.frappe, cache, self.feed, self.emit, settings.quiet_min_seconds,
@@ -186,9 +195,15 @@ class Bridge:
         except BadEvent as exc:
             self.reject(exc.reason)
             return
-        self.accept(event)
+        if event is None:
+            self.count("ignored")  # a list_update of another doctype
+        else:
+            self.accept(event)
 
     def accept(self, event: dict) -> None:
+        if event["kind"] == CHANGE:
+            self.on_change(event["invoice"])
+            return
         if not self.known_outlet(event["outlet"]):
             self.count("unknown_outlet")  # its feed would never expire, nor be read
             return
@@ -201,6 +216,21 @@ class Bridge:
             self.held.append((now, event))
             while self.held[0][0] < now - HOLD_SECONDS:
                 self.held.popleft()
+
+    def on_change(self, invoice: str) -> None:
+        """A POS Invoice changed: if it is one whose sale we carried (each submit's own change
+        comes before its sale, and is not), the reconciler finds out whether it was cancelled.
+        Only the leading bridge asks Frappe."""
+        if not (self.leading and self.reconciler):
+            return
+        try:
+            sale = self.feed.carried(invoice)
+        except redis.RedisError as exc:
+            self.redis_down(exc)
+            return
+        if sale is not None:
+            self.count("invoice_changed")
+            self.reconciler.after_change(sale["outlet"], invoice)
 
     def known_outlet(self, outlet: str) -> bool:
         """False for an outlet Frappe says it does not have; True when it has, and while Frappe
@@ -437,10 +467,15 @@ class SocketIOSource:
         self.client = InOrderClient(
             reconnection=False, websocket_extra_options={"suppress_origin": True}
         )
-        for kind in KINDS:
+        for kind in (*KINDS, CHANGE):
             self.client.on(
                 kind, lambda message, kind=kind: on_event(kind, message), namespace=self.namespace
             )
+        # Cancellations publish only list_update, sent to sockets that asked for the doctype.
+        self.client.on("connect", self.subscribe_changes, namespace=self.namespace)
+
+    def subscribe_changes(self) -> None:
+        self.client.emit("doctype_subscribe", CHANGED_DOCTYPE, namespace=self.namespace)
 
     def connect(self) -> None:
         """Log in as the bridge's System User and connect with Frappe's cookie and Origin rules."""

@@ -1,8 +1,9 @@
 """Frappe's realtime payloads, parsed and checked before anything else sees them.
 
-Only `live_pos_sale` and `daily_sales_update` of our own site matter; everything else on Frappe's
-channel is ignored cheaply. What we keep is rebuilt from checked fields only: unknown keys are
-dropped and strings stay plain text.
+Only `live_pos_sale` and `daily_sales_update` of our own site matter, and `list_update` of a POS
+Invoice (a change to an invoice, such as its cancellation, which publishes nothing else);
+everything else on Frappe's channel is ignored cheaply. What we keep is rebuilt from checked
+fields only: unknown keys are dropped and strings stay plain text.
 """
 
 import json
@@ -12,6 +13,12 @@ from datetime import datetime
 
 SALE, DAILY = "live_pos_sale", "daily_sales_update"
 KINDS = (SALE, DAILY)
+# A POS Invoice changed (Frappe says only its name); and what the bridge makes of a change that
+# was a cancellation: the sale it carried, to be taken off again.
+CHANGE, CANCEL = "list_update", "pos_invoice_cancelled"
+CHANGED_DOCTYPE = "POS Invoice"
+MARKS = (SALE.encode(), DAILY.encode())
+CHANGE_MARKS = (CHANGE.encode(), CHANGED_DOCTYPE.encode())
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_NAME = 140  # Frappe's limit for document names
 MAX_TEXT = 200
@@ -39,8 +46,8 @@ def parse_channel_message(raw: bytes | str, site: str) -> dict | None:
     """The checked event in a message from Frappe's `events` channel, None when not ours."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
-    # Most traffic is doc_update/list_update: skip it before paying for JSON.
-    if b"live_pos_sale" not in raw and b"daily_sales_update" not in raw:
+    # Most traffic is doc_update/list_update of other doctypes: skip it before paying for JSON.
+    if not any(word in raw for word in MARKS) and not all(word in raw for word in CHANGE_MARKS):
         return None
     if len(raw) > MAX_MESSAGE_BYTES:
         raise BadEvent("message too large")
@@ -52,7 +59,7 @@ def parse_channel_message(raw: bytes | str, site: str) -> dict | None:
         raise BadEvent("nested too deeply") from None
     if not isinstance(data, dict):
         raise BadEvent("not a JSON object")
-    if data.get("namespace") != site or data.get("event") not in KINDS:
+    if data.get("namespace") != site or data.get("event") not in (*KINDS, CHANGE):
         return None
     return check_event(data["event"], data.get("message"))
 
@@ -61,6 +68,10 @@ def check_event(kind: str, message) -> dict:
     """A clean copy of one event's message, or BadEvent saying why not."""
     if not isinstance(message, dict):
         raise BadEvent("message is not an object")
+    if kind == CHANGE:
+        if message.get("doctype") != CHANGED_DOCTYPE:
+            return None
+        return {"kind": CHANGE, "invoice": name(message.get("name"), "name")}
     outlet = name(message.get("outlet"), "outlet")
     if kind == DAILY:
         total = message.get("daily_total")
@@ -171,9 +182,15 @@ def timestamp(value) -> str | None:
     return moment.isoformat()
 
 
+def cancelled(sale: dict) -> dict:
+    """The event that takes a carried sale (as stored, with its id) off the figures again."""
+    keep = ("outlet", "invoice", "grand_total", "items", "timestamp", "items_omitted")
+    return {"kind": CANCEL, **{key: sale[key] for key in keep if key in sale}}
+
+
 def public_copy(event: dict) -> dict:
     """An event for customer-facing screens: what was sold, never how much money."""
-    if event["event"] == SALE:
+    if event["event"] in (SALE, CANCEL):
         items = [{"item": row["item"], "qty": row["qty"]} for row in event["items"]]
         keep = ("id", "event", "outlet", "invoice", "timestamp")
         copy = {**{key: event[key] for key in keep}, "items": items}

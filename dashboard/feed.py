@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from .events import SALE, compact
+from .events import CANCEL, SALE, compact
 
 FEED_ID = re.compile(r"\d{1,20}-\d{1,20}")
 REPLAY_PAGE = 50  # entries read from Redis at a time while replaying, newest first
@@ -48,6 +48,9 @@ elseif ARGV[7] ~= '' then
 end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '*', 'event', ARGV[1])
 redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3])
+if ARGV[6] == 'sale' then
+  redis.call('SET', KEYS[4], id .. ' ' .. ARGV[9], 'EX', ARGV[4])
+end
 return id
 """
 
@@ -79,9 +82,10 @@ class Feed:
     def append(self, event: dict) -> tuple[str, dict | None]:
         """Store a checked event: ACCEPTED and the payload to send (with its id), or DUPLICATE
         (seen already) or STALE (a daily total below one seen today) and None."""
-        outlet = event["outlet"]
-        if event["kind"] == SALE:
-            seen, seen_for = f"feed:seen:{outlet}:{event['invoice']}", SALE_SEEN_FOR
+        outlet, kind = event["outlet"], event["kind"]
+        if kind in (SALE, CANCEL):
+            marker = event["invoice"] if kind == SALE else f"cancel:{event['invoice']}"
+            seen, seen_for = f"feed:seen:{outlet}:{marker}", SALE_SEEN_FOR
             total = ""
         else:
             seen, seen_for = f"feed:seen:{outlet}:daily:{event['daily_total']}", DAILY_SEEN_FOR
@@ -90,16 +94,22 @@ class Feed:
         now = datetime.now(self.zone)
         midnight = datetime.combine(now.date(), time(), self.zone)
         entry_id = self.append_script(
-            keys=[f"feed:{outlet}", seen, f"feed:today:{outlet}"],
+            keys=[
+                f"feed:{outlet}",
+                seen,
+                f"feed:today:{outlet}",
+                carried_key(event.get("invoice")),
+            ],
             args=[
                 body,
                 self.max_len,
                 int(midnight.timestamp() * 1000),
                 seen_for,
                 midnight.date().isoformat(),
-                "sale" if event["kind"] == SALE else "daily",
+                {SALE: "sale", CANCEL: "cancel"}.get(kind, "daily"),
                 total,
                 int(now.timestamp() * 1000),
+                outlet,
             ],
         )
         if entry_id in (DUPLICATE.encode(), STALE.encode()):
@@ -134,6 +144,16 @@ class Feed:
         reaches = bool(first) and stream_id(first[0][0].decode()) <= stream_id(after)
         return kept[::-1], reaches and not cut
 
+    def carried(self, invoice: str) -> dict | None:
+        """The sale of `invoice` as this feed stored and sent it, while the feed still holds
+        it (today's); None for an invoice it never carried."""
+        stored = self.redis.get(carried_key(invoice))
+        if stored is None:
+            return None
+        entry_id, _, outlet = stored.decode().partition(" ")
+        entries = self.redis.xrange(f"feed:{outlet}", min=entry_id, max=entry_id)
+        return payload(entries[0][0].decode(), entries[0][1][b"event"]) if entries else None
+
     def sales_since(self, outlet: str, since: datetime) -> list[dict]:
         """The sales stored since `since` (ids are the times they were stored)."""
         entries = self.redis.xrange(f"feed:{outlet}", min=str(int(since.timestamp() * 1000)))
@@ -157,6 +177,11 @@ class Feed:
         day = datetime.now(self.zone).date().isoformat()
         answers = zip(outlets, pipe.execute(), strict=True)
         return {outlet: today_of(stored, day) for outlet, stored in answers}
+
+
+def carried_key(invoice: str | None) -> str:
+    """Where the feed notes which outlet and entry carried an invoice's sale."""
+    return f"feed:invoice:{invoice or ''}"
 
 
 def today_of(stored: dict, day: str) -> dict:

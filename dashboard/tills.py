@@ -5,7 +5,8 @@ really sell"). There the seed's RPC, which sums Sales Invoices, lags the tills a
 Two aggregate list queries, asked with the caller's own rights (User Permissions apply through
 the outlet link), never a list of every invoice: the count and sum of the submitted POS
 Invoices of the period (returns count as invoices, as the RPC counts credit notes), and their
-lines summed by item, ranked by quantity as the RPC ranks them. Cancelled invoices (docstatus 2)
+lines summed by item, ranked by quantity as the RPC ranks them (ties by amount, where the RPC
+orders them any way). Cancelled invoices (docstatus 2)
 and drafts are left out; a backdated invoice counts on its own date.
 """
 
@@ -32,7 +33,7 @@ def pos_figures(frappe, outlet: str, start: date, end: date, **auth) -> dict:
         fields=[f"{LINES}.item_code", f"{LINES}.item_name", f"sum({LINES}.qty) as total_qty",
                 f"sum({LINES}.amount) as total_amount"],
         filters=filters, group_by=f"{LINES}.item_code, {LINES}.item_name",
-        order_by="total_qty desc", limit=10, **auth,
+        order_by="total_qty desc, total_amount desc", limit=10, **auth,
     )  # fmt: skip
     row = totals[0] if totals else {}
     count, total = row.get("invoice_count") or 0, row.get("total_sales") or 0

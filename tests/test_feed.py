@@ -5,7 +5,7 @@ import json
 import pytest
 import redis
 
-from dashboard.events import DAILY, SALE, BadEvent, check_event, parse_channel_message
+from dashboard.events import CHANGE, DAILY, SALE, BadEvent, check_event, parse_channel_message
 from dashboard.feed import ACCEPTED, DUPLICATE, STALE, Feed
 
 from .conftest import SAMPLES
@@ -29,9 +29,13 @@ def channel_messages() -> list[str]:
     return ["\n".join(body) for body in bodies]
 
 
-def test_capture_keeps_only_our_two_events():
+def test_capture_keeps_only_our_two_events_and_pos_invoice_changes():
     events = [parse_channel_message(raw, SITE) for raw in channel_messages()]
-    kept = [event for event in events if event is not None]
+    # Each submit's list_update of its POS Invoice comes before its sale (a change the bridge
+    # has not carried yet, so nothing to it); Version and Activity Log updates are dropped.
+    changes = [event for event in events if event is not None and event["kind"] == CHANGE]
+    assert changes == [{"kind": CHANGE, "invoice": f"POSINV-000{n}"} for n in (14, 15, 16)]
+    kept = [event for event in events if event is not None and event["kind"] != CHANGE]
     assert [event["kind"] for event in kept] == [SALE, DAILY] * 3
     assert [e["outlet"] for e in kept[::2]] == ["Downtown Outlet", "Airport Outlet", "Mall Outlet"]
     sale, daily = kept[:2]

@@ -13,9 +13,11 @@ import pytest
 import redis
 import socketio
 
+from dashboard.events import timestamp
 from devtools.redis_server import free_port, start_redis
 
-from .conftest import SITE, FrappeHTTP, start_frappe_sim, stop
+from .conftest import SITE, FrappeHTTP, Stack, start_frappe_sim, stop, web_login
+from .test_live import LiveClient
 
 DASHBOARD_DATA = "/api/method/franchise_management.api.get_outlet_dashboard_data"
 POS_INVOICE = "/api/resource/POS Invoice"
@@ -202,7 +204,7 @@ def test_a_backdated_sale_is_published_with_its_own_day(consolidating):
     assert sold["posting_date"] == str(day)
     published = channel.drain()
     sale = next(m["message"] for m in published if m["event"] == "live_pos_sale")
-    assert sale["timestamp"].startswith(f"{day} 11:30:00")
+    assert timestamp(sale["timestamp"]) == f"{day}T11:30:00"  # however Frappe spells it
     daily = next(m["message"] for m in published if m["event"] == "daily_sales_update")
     that_day = consolidating.pos_invoices("Jubilee Hills", posting_date=str(day))
     assert {r["name"] for r in that_day} == before | {sold["name"]}
@@ -323,3 +325,82 @@ def test_the_locator_lists_the_newest_modified_first(frappe_http):
     rows = frappe_http.request("GET", path).json()["message"]
     names = [row["outlet_name"] for row in rows]
     assert names[0] == "Chai & Co. <Express>" and names[-1] == "Downtown Outlet"
+
+
+# -- the dashboard on a consolidating site -------------------------------------------------------
+
+POS_SETTINGS = {"FRAPPE_POS_MODE": "consolidated", "LIVE_RECONCILE_SECONDS": "1"}
+
+
+@pytest.fixture(scope="module")
+def pos_stack(consolidating, tmp_path_factory):
+    stack = Stack(
+        tmp_path_factory.mktemp("pos-stack"), consolidating.url, consolidating.redis_url,
+        bridge_settings=POS_SETTINGS, **POS_SETTINGS,
+    ).start()  # fmt: skip
+    yield stack
+    stack.close()
+
+
+@pytest.fixture
+def manager1(pos_stack):
+    http = web_login(pos_stack.web_url, "manager1@example.com", "manager1")
+    client = LiveClient(pos_stack.web_url, http)
+    client.http, client.web_url = http, pos_stack.web_url
+    yield client
+    client.close()
+
+
+def tills_today(frappe, outlet) -> dict:
+    """What the tills sold today, computed here from the demo Frappe's POS Invoices."""
+    rows = frappe.pos_invoices(outlet, docstatus=1, posting_date=str(frappe.today()))
+    return {"total_sales": round(sum(r["grand_total"] for r in rows), 2),
+            "invoice_count": len(rows)}  # fmt: skip
+
+
+def shown(client, outlet) -> dict:
+    body = client.http.get(f"{client.web_url}/api/outlets/{outlet}/summary", timeout=10).json()
+    return {"total_sales": round(body["total_sales"], 2), "invoice_count": body["invoice_count"]}
+
+
+def settle(client, outlet, truth, timeout=15):
+    deadline = time.monotonic() + timeout
+    while (got := shown(client, outlet)) != truth:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the dashboard shows {got}, the tills sold {truth}")
+        time.sleep(0.3)
+
+
+def test_todays_figures_are_the_tills_before_and_after_the_closing(consolidating, manager1):
+    outlet = "OUTLET-001"
+    assert manager1.subscribe(outlet)["ok"]
+    sold = consolidating.sell(outlet, [{"item_code": "TEA-01", "qty": 2}])
+    manager1.wait_for(lambda e, d: e == "live_pos_sale" and d["invoice"] == sold["name"])
+    # The bridge re-reads the outlet once it is quiet: the sale must stay counted.
+    manager1.wait_for(lambda e, d: e == "figures" and d["outlet"] == outlet, timeout=10)
+    settle(manager1, outlet, tills_today(consolidating, outlet))
+    consolidating.call("frappe_sim.close_pos", outlet=outlet)
+    consolidating.sell(outlet, [{"item_code": "COFFEE-02", "qty": 1}])
+    settle(manager1, outlet, tills_today(consolidating, outlet))  # customers, not closings
+
+
+def test_a_cancelled_sale_is_taken_off_every_screen(consolidating, pos_stack, manager1):
+    outlet = "OUTLET-001"
+    assert manager1.subscribe(outlet)["ok"]
+    sold = consolidating.sell(outlet, [{"item_code": "CAKE-01", "qty": 2}])
+    manager1.wait_for(lambda e, d: e == "live_pos_sale" and d["invoice"] == sold["name"])
+    consolidating.call("frappe.client.cancel", doctype="POS Invoice", name=sold["name"])
+    _, cancel = manager1.wait_for(
+        lambda e, d: e == "pos_invoice_cancelled" and d["invoice"] == sold["name"], timeout=10
+    )
+    assert cancel["grand_total"] == 350 and cancel["items"][0]["qty"] == 2
+    settle(manager1, outlet, tills_today(consolidating, outlet))
+    # A screen that opens (or reconnects) now replays the cancellation with the sale.
+    later = LiveClient(pos_stack.web_url, manager1.http)
+    try:
+        events = later.subscribe(outlet, after="0-0")["events"]
+        assert [e["event"] for e in events if e.get("invoice") == sold["name"]] == [
+            "live_pos_sale", "pos_invoice_cancelled",
+        ]  # fmt: skip
+    finally:
+        later.close()

@@ -49,7 +49,8 @@
   }
 
   // options: outlets (names), period ("daily" unless said), initial ({outlet: summary} drawn
-  // before the socket answers), onFigures(outlet, figures), onSale(sale, live),
+  // before the socket answers), onFigures(outlet, figures), onSale(sale, live, counted: it is
+  // of the figures' period, not backdated before it), onCancel(cancelled, live),
   // refresh(outlet) -> Promise of a summary, badge (element), onNotice(text), onState, onVersion,
   // onQuiet(outlet, mark or null, wentQuiet: it went quiet just now, live).
   //
@@ -58,6 +59,8 @@
   // publishes totals that miss the sales being committed beside them. A snapshot read during a
   // rush may miss such a sale too, so it may raise the figures but never lower them; only the
   // bridge's `figures` (Frappe's, re-read once the outlet has been quiet) may, being the record.
+  // A sale counts only in the period it is dated in (a backdated invoice is not today's); a
+  // return counts as Frappe counts it (a negative invoice); a cancelled sale leaves again.
   window.LiveSales = function LiveSales(options) {
     const period = options.period || "daily";
     const lastId = new Map();
@@ -136,26 +139,41 @@
       return timestamp && (!f.day || timestamp.startsWith(f.day)) ? timestamp : null;
     }
 
-    // A sale counted on top of the figures: the total, the count, its items and its hour.
-    function addSale(f, sale) {
-      f.invoices += 1;
-      if (f.total !== null) f.total += sale.grand_total || 0;
-      if (f.todayByHour) f.todayByHour[hourOf(sale)] += sale.grand_total || 0;
+    // Whether a sale belongs to the figures' period: by its own date (site time).
+    function counts(f, sale) {
+      const date = sale.timestamp ? sale.timestamp.slice(0, 10) : null;
+      if (!date || !f.day) return true; // no date to go by: as Frappe would, it is today's
+      return date >= (f.from || f.day) && date <= f.day;
+    }
+
+    // A sale counted on top of the figures (sign -1: a cancelled one taken off again): the
+    // total, the count, its items and its hour.
+    function addSale(f, sale, sign = 1) {
+      if (!counts(f, sale)) return;
+      f.invoices += sign;
+      if (f.total !== null) f.total += sign * (sale.grand_total || 0);
+      if (f.todayByHour) f.todayByHour[hourOf(sale)] += sign * (sale.grand_total || 0);
       for (const line of sale.items || []) {
         const row = f.top.find((item) => item.item_name === line.item || item.item_code === line.item);
         if (row) {
-          row.total_qty += line.qty;
-          if (row.total_amount !== undefined) row.total_amount += line.amount || 0;
-        } else f.top.push({ item_code: line.item, item_name: line.item, total_qty: line.qty, total_amount: line.amount });
+          row.total_qty += sign * line.qty;
+          if (row.total_amount !== undefined) row.total_amount += sign * (line.amount || 0);
+        } else if (sign > 0) f.top.push({ item_code: line.item, item_name: line.item, total_qty: line.qty, total_amount: line.amount });
       }
-      // Frappe ranks top items by amount; screens without amounts by quantity.
-      const rank = (item) => (item.total_amount === undefined ? item.total_qty : item.total_amount);
-      f.top.sort((a, b) => rank(b) - rank(a));
+      // Frappe ranks top items by quantity (the seed's ORDER BY total_qty DESC).
+      f.top.sort((a, b) => b.total_qty - a.total_qty || (b.total_amount ?? 0) - (a.total_amount ?? 0));
+    }
+
+    // An event of the feed on top of the figures: a sale adds, a cancellation takes off.
+    function apply(f, event) {
+      if (event.event === "live_pos_sale") addSale(f, event);
+      else if (event.event === "pos_invoice_cancelled") addSale(f, event, -1);
     }
 
     function fromSummary(outlet, summary) {
       const f = {
         day: summary.day || null,
+        from: summary.covers ? summary.covers.from : null,
         baseId: summary.feed_id || "0-0",
         total: summary.total_sales ?? null, // customer-facing screens get no amounts
         invoices: summary.invoice_count,
@@ -165,7 +183,7 @@
         ...paceBase(outlet, summary, figures.get(outlet)),
       };
       for (const event of recent.get(outlet) || []) {
-        if (event.event === "live_pos_sale" && compareIds(event.id, f.baseId) > 0) addSale(f, event);
+        if (compareIds(event.id, f.baseId) > 0) apply(f, event);
       }
       return f;
     }
@@ -199,8 +217,9 @@
     function rebase(outlet, current, summary) {
       const byHour = current.todayByHour.slice();
       for (const event of recent.get(outlet) || []) {
-        if (event.event === "live_pos_sale" && compareIds(event.id, summary.feed_id || "0-0") > 0)
-          byHour[hourOf(event)] -= event.grand_total || 0;
+        if (compareIds(event.id, summary.feed_id || "0-0") <= 0 || !counts(current, event)) continue;
+        if (event.event === "live_pos_sale") byHour[hourOf(event)] -= event.grand_total || 0;
+        if (event.event === "pos_invoice_cancelled") byHour[hourOf(event)] += event.grand_total || 0;
       }
       const held = byHour.reduce((sum, value) => sum + value, 0);
       const hour = Math.floor(siteSeconds() / 3600);
@@ -243,13 +262,18 @@
       seen.push(event);
       if (seen.length > RECENT_MOST) seen.shift();
       recent.set(event.outlet, seen);
-      if (event.event !== "live_pos_sale") return;
-      if (live) lastEventAt = new Date();
-      if (event.timestamp) lastSale.set(event.outlet, event.timestamp);
+      if (event.event !== "live_pos_sale" && event.event !== "pos_invoice_cancelled") return;
       const f = figures.get(event.outlet);
-      if (f && compareIds(event.id, f.baseId) > 0) addSale(f, event);
+      if (f && compareIds(event.id, f.baseId) > 0) apply(f, event);
       draw(event.outlet);
-      if (options.onSale) options.onSale(event, live);
+      if (event.event === "pos_invoice_cancelled") {
+        if (options.onCancel) options.onCancel(event, live);
+        return;
+      }
+      if (live) lastEventAt = new Date();
+      const counted = !f || counts(f, event);
+      if (event.timestamp && counted) lastSale.set(event.outlet, event.timestamp);
+      if (options.onSale) options.onSale(event, live, counted);
     }
 
     function subscribe(outlet) {
@@ -296,6 +320,7 @@
       showState(); // the badge names the newest sale
     });
     socket.on("daily_sales_update", (event) => accept(event, true));
+    socket.on("pos_invoice_cancelled", (event) => accept(event, true));
     socket.on("figures", (summary) => summary && applySnapshot(summary.outlet, summary, true));
     socket.on("resync", (message) => subscribe(message.outlet));
     socket.on("quiet", (message) => message && showQuiet(message.outlet, message.quiet, true));

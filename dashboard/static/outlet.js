@@ -128,7 +128,21 @@
   const feed = document.getElementById("live-feed");
   const empty = document.getElementById("live-feed-empty");
 
-  function addSale(sale) {
+  // What a sale is besides a sale: a return, or dated before the figures' period (a backdated
+  // invoice, which the figures above do not count).
+  function tagOf(sale, counted) {
+    if (!counted) return `Dated ${sale.timestamp.slice(0, 10)}, not counted here`;
+    return sale.grand_total < 0 ? "Return" : null;
+  }
+
+  function tag(row, text, kind) {
+    const label = document.createElement("span");
+    label.className = `tag tag-${kind}`;
+    label.textContent = text;
+    row.querySelector(".sale-head").append(label);
+  }
+
+  function addSale(sale, _live, counted = true) {
     const row = document.createElement("li");
     row.className = "sale";
     row.dataset.invoice = sale.invoice;
@@ -158,6 +172,9 @@
       items.append(more);
     }
     row.append(head, items);
+    const kind = tagOf(sale, counted);
+    if (kind) tag(row, kind, counted ? "return" : "dated");
+    if (!counted || sale.grand_total < 0) row.dataset.kind = counted ? "return" : "dated";
     feed.prepend(row);
     while (feed.children.length > FEED_SIZE) feed.lastElementChild.remove();
     empty.hidden = true;
@@ -172,6 +189,15 @@
     refresh: () => window.fetchSummary(page.dataset.summaryUrl),
     onFigures: (_outlet, figures) => showFigures(figures),
     onSale: addSale,
+    // Cancelled in Frappe: the figures no longer count it, and its line says so.
+    onCancel(cancelled) {
+      for (const row of feed.querySelectorAll("li.sale")) {
+        if (row.dataset.invoice !== cancelled.invoice || row.dataset.kind === "cancelled") continue;
+        row.dataset.kind = "cancelled";
+        row.classList.add("cancelled");
+        tag(row, "Cancelled", "cancelled");
+      }
+    },
     onQuiet(_outlet, mark, wentQuiet) {
       window.showQuietMark(document.getElementById("quiet-notice"), mark);
       const label = document.querySelector('[data-testid="outlet-name"]').textContent;

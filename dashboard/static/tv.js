@@ -41,7 +41,7 @@
     }
     const top = $("tv-top");
     top.replaceChildren(
-      // The TV shows quantities, so it ranks by them.
+      // Ranked by quantity, as Frappe ranks them.
       ...[...day.top].sort((a, b) => b.total_qty - a.total_qty).slice(0, TOP_SIZE).map((item) => {
         const row = document.createElement("li");
         const name = document.createElement("span");
@@ -64,7 +64,7 @@
     what.className = "what";
     const listed = sale.items.map((item) => `${count.format(item.qty)} × ${item.item}`);
     if (sale.items_omitted) listed.push(`${count.format(sale.items_omitted)} more items`);
-    what.textContent = listed.join(", ");
+    what.textContent = (sale.grand_total < 0 ? "Return: " : "") + listed.join(", ");
     row.append(when, what);
     if (!publicSafe) {
       const amount = document.createElement("strong");
@@ -102,9 +102,17 @@
     render();
   }
 
-  function onSale(sale, isLive) {
+  // Today's sales only (a backdated invoice is not), and no refunds on a customer-facing screen.
+  function onSale(sale, isLive, counted) {
+    if (!counted || (publicSafe && sale.grand_total < 0)) return;
     addToTicker(sale);
     if (isLive) lastSaleAt = Date.now();
+  }
+
+  function onCancel(cancelled) {
+    for (const row of $("tv-ticker").querySelectorAll("li")) {
+      if (row.dataset.invoice === cancelled.invoice) row.remove();
+    }
   }
 
   function onState(state, info) {
@@ -131,6 +139,7 @@
     refresh: () => window.fetchSummary(screen.dataset.dataUrl),
     onFigures: showFigures,
     onSale,
+    onCancel,
   });
 
   // A daily reload at a quiet moment keeps weeks of uptime fresh.
