@@ -64,9 +64,10 @@ KNOWN_MOST = 100_000  # outlet names kept as known: then the set starts again
 
 
 class Backoff:
-    """Exponential delays with full jitter, so many bridges never retry in step."""
+    """Exponential delays with full jitter, so many bridges never retry in step, capped at a few
+    seconds: a source back after an outage of any length is heard again within `most`."""
 
-    def __init__(self, first=0.5, most=30.0):
+    def __init__(self, first=0.5, most=5.0):
         self.first, self.most, self.tries = first, most, 0
 
     def next(self) -> float:
@@ -301,7 +302,9 @@ class Bridge:
             self.redis.hincrby(STATS_KEY, name, 1)
 
     def record_latency(self, sale: dict) -> None:
-        """How late we passed a sale on, by the time Frappe committed it (site-local)."""
+        """How old a sale was when we passed it on, from its posting time (site-local), which
+        the till sets before insert and submit: the submit request's own time is in it
+        (frappe-contract.md). Frappe's messages carry no time of publishing."""
         try:
             committed = datetime.fromisoformat(sale["timestamp"]).replace(tzinfo=self.feed.zone)
         except (KeyError, TypeError, ValueError):

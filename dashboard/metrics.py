@@ -78,8 +78,8 @@ def latency_histogram(counts: dict[str, float]) -> HistogramMetricFamily:
         seen += counts.get(le, 0.0)
         buckets.append((le, seen))
     return HistogramMetricFamily(
-        "dashboard_sale_latency_seconds",
-        "From Frappe's commit of a sale (its timestamp) to the bridge sending it on",
+        "dashboard_sale_age_seconds",
+        "From a sale's posting time (set by the till before its submit) to the bridge sending it on",
         buckets=buckets,
         sum_value=counts.get("sum", 0.0),
     )

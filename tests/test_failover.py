@@ -210,3 +210,18 @@ def health(web_url) -> dict:
         return requests.get(web_url + "/healthz", timeout=5).json()
     except (requests.RequestException, ValueError):
         return {}
+
+
+def test_the_bridge_retries_its_source_within_seconds_however_long_it_was_down():
+    """Seen on a real site: Frappe's realtime server down 14 s, the next try 29 s later. After
+    any outage the wait before the next try stays within a few seconds (with jitter)."""
+    import random
+
+    from dashboard.bridge import Backoff
+
+    random.seed(7)
+    backoff = Backoff()
+    waits = [backoff.next() for _ in range(60)]  # a long outage: every try refused
+    assert max(waits) <= 5.0
+    assert max(waits[10:]) > 2.5  # still backing off, not hammering
+    assert len({round(wait, 3) for wait in waits[10:]}) > 40  # jittered, never in step

@@ -12,11 +12,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 import socketio
+from playwright.sync_api import expect
 
 from dashboard.events import timestamp
 from devtools.redis_server import free_port, start_redis
 
 from .conftest import SITE, FrappeHTTP, Stack, start_frappe_sim, stop, web_login
+from .test_browser import logged_in_page
 from .test_live import LiveClient
 
 DASHBOARD_DATA = "/api/method/franchise_management.api.get_outlet_dashboard_data"
@@ -404,3 +406,82 @@ def test_a_cancelled_sale_is_taken_off_every_screen(consolidating, pos_stack, ma
         ]  # fmt: skip
     finally:
         later.close()
+
+
+AT_ROW = """(invoice) => {
+  const row = document.querySelector(`#live-feed li[data-invoice="${invoice}"]`);
+  if (!row) return null;
+  const figure = (name) => Number(document.querySelector(`[data-figure="${name}"]`).dataset.value);
+  return {total_sales: Math.round(figure("total_sales") * 100) / 100,
+          invoice_count: figure("invoice_count"), kind: row.dataset.kind || "sale",
+          text: row.textContent,
+          top: Array.from(document.querySelectorAll("#top-items-rows tr"),
+                          (r) => [r.cells[0].textContent, Number(r.cells[1].textContent)])};
+}"""
+
+
+def at_row(page, invoice, kind="sale"):
+    """The page's figures the moment the sale's line shows (as `kind`), before any re-read."""
+    handle = page.wait_for_function(
+        f"(invoice) => {{ const got = ({AT_ROW})(invoice); "
+        f"return got && got.kind === '{kind}' ? got : null; }}",
+        arg=invoice, timeout=10_000,
+    )  # fmt: skip
+    return handle.json_value()
+
+
+def frappe_top_items(frappe, outlet):
+    day = str(frappe.today())
+    answer = frappe.http.as_service("GET", POS_INVOICE, params={
+        "fields": json.dumps(["`tabPOS Invoice Item`.item_name",
+                              "sum(`tabPOS Invoice Item`.qty) as total_qty",
+                              "sum(`tabPOS Invoice Item`.amount) as total_amount"]),
+        "filters": json.dumps([["custom_franchise_outlet", "=", outlet], ["docstatus", "=", 1],
+                               ["posting_date", "=", day]]),
+        "group_by": "`tabPOS Invoice Item`.item_code",
+        "order_by": "total_qty desc, total_amount desc", "limit_page_length": 10,
+    })  # fmt: skip
+    return [[row["item_name"], row["total_qty"]] for row in answer.json()["data"]]
+
+
+def test_screens_count_returns_take_off_cancels_and_leave_backdated_sales_out(
+    consolidating, pos_stack, browser
+):
+    outlet = "Marine Drive Kiosk"
+    page = logged_in_page(browser, pos_stack.web_url, "Administrator", "admin")
+    page.goto(f"{pos_stack.web_url}/outlets/{outlet}")
+    expect(page.locator("#live-badge")).to_have_attribute("data-state", "live", timeout=10_000)
+    truth = tills_today(consolidating, outlet)
+    before = {"total_sales": truth["total_sales"], "invoice_count": truth["invoice_count"]}
+
+    day = consolidating.today() - timedelta(days=2)
+    backdated = consolidating.sell(outlet, [{"item_code": "SALAD-01", "qty": 5}],
+                                   set_posting_time=1, posting_date=str(day))  # fmt: skip
+    shown = at_row(page, backdated["name"], "dated")
+    assert {k: shown[k] for k in before} == before  # not today's sale
+    assert "not counted" in shown["text"]
+
+    sold = consolidating.sell(outlet, [{"item_code": "SAMOSA-01", "qty": 9}])
+    shown = at_row(page, sold["name"])
+    assert shown["invoice_count"] == before["invoice_count"] + 1
+    assert shown["total_sales"] == round(before["total_sales"] + 450, 2)
+    assert shown["top"] == frappe_top_items(consolidating, outlet)  # ranked by quantity, live
+
+    returned = consolidating.sell(outlet, [{"item_code": "SAMOSA-01", "qty": -2}],
+                                  is_return=1, return_against=sold["name"])  # fmt: skip
+    shown = at_row(page, returned["name"], "return")
+    assert shown["total_sales"] == round(before["total_sales"] + 350, 2)
+    assert shown["invoice_count"] == before["invoice_count"] + 2  # Frappe counts a return
+    assert "Return" in shown["text"]
+
+    mistake = consolidating.sell(outlet, [{"item_code": "COFFEE-04", "qty": 1}])
+    at_row(page, mistake["name"])
+    consolidating.call("frappe.client.cancel", doctype="POS Invoice", name=mistake["name"])
+    shown = at_row(page, mistake["name"], "cancelled")
+    assert shown["total_sales"] == round(before["total_sales"] + 350, 2)
+    assert shown["invoice_count"] == before["invoice_count"] + 2
+    assert "Cancelled" in shown["text"]
+    after = tills_today(consolidating, outlet)
+    assert {k: shown[k] for k in after} == after
+    assert shown["top"] == frappe_top_items(consolidating, outlet)
+    page.context.close()

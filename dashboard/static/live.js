@@ -160,6 +160,8 @@
           if (row.total_amount !== undefined) row.total_amount += sign * (line.amount || 0);
         } else if (sign > 0) f.top.push({ item_code: line.item, item_name: line.item, total_qty: line.qty, total_amount: line.amount });
       }
+      // An item only the cancelled sale had is no longer among Frappe's.
+      if (sign < 0) f.top = f.top.filter((item) => item.total_qty > 0 || !(sale.items || []).some((l) => l.item === item.item_name || l.item === item.item_code));
       // Frappe ranks top items by quantity (the seed's ORDER BY total_qty DESC).
       f.top.sort((a, b) => b.total_qty - a.total_qty || (b.total_amount ?? 0) - (a.total_amount ?? 0));
     }
