@@ -79,7 +79,7 @@ def latency_histogram(counts: dict[str, float]) -> HistogramMetricFamily:
         buckets.append((le, seen))
     return HistogramMetricFamily(
         "dashboard_sale_age_seconds",
-        "From a sale's posting time (set by the till before its submit) to the bridge sending it on",
+        "From a sale's posting time (set by the till before submit) to the bridge sending it",
         buckets=buckets,
         sum_value=counts.get("sum", 0.0),
     )
