@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import date, timedelta
 
 import pytest
 import redis
@@ -69,11 +70,11 @@ class PrivateFrappe:
     """A demo Frappe with a Redis of its own (Redis pub/sub ignores databases), and for the
     Socket.IO source its realtime server, at /socket.io or on a port of its own."""
 
-    def __init__(self, tmp_path, realtime="redis"):
+    def __init__(self, tmp_path, realtime="redis", pos_mode="sales-invoice"):
         self.redis_port = free_port()
-        self.redis = start_redis(self.redis_port, tmp_path / "frappe-redis")
+        self.redis = start_redis(self.redis_port, tmp_path / f"frappe-redis-{self.redis_port}")
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
-        extra = ["--seed", "21", "--submit-seconds", "0.1"]
+        extra = ["--seed", "21", "--submit-seconds", "0.1", "--pos-mode", pos_mode]
         if realtime == "socketio-own-port":
             extra.append("--no-socketio")
         self.url, self.sim = start_frappe_sim(self.redis_url, *extra)
@@ -120,8 +121,8 @@ class PrivateFrappe:
 def private_frappe(tmp_path):
     made = []
 
-    def make(realtime):
-        made.append(PrivateFrappe(tmp_path, realtime))
+    def make(realtime, pos_mode="sales-invoice"):
+        made.append(PrivateFrappe(tmp_path, realtime, pos_mode))
         return made[-1]
 
     yield make
@@ -241,9 +242,12 @@ def assert_never_went_down(screens):
             assert not drops, f"{name} {key} went down: {drops[:3]}"
 
 
-def assert_screens_converge(screens, frappe):
+def assert_screens_converge(screens, frappe, truth_of=None):
+    """Every screen shows `truth_of()` ({outlet: figures}; Frappe's RPC unless given)."""
+    truth_of = truth_of or (lambda: {outlet: frappe.figures(outlet) for outlet in OUTLETS})
+
     def mismatch():
-        truth = {outlet: frappe.figures(outlet) for outlet in OUTLETS}
+        truth = truth_of()
         rows = screens["outlet page"].evaluate(TOP_ITEMS)
         want = [[i["item_name"], i["total_qty"]] for i in truth["OUTLET-002"]["top_items"]]
         if rows != want:
@@ -496,3 +500,158 @@ def daily_update(outlet, total):
 def frappe_calls(frappe_http, outlet) -> int:
     counts = frappe_http.as_service("GET", "/api/method/frappe_sim.call_counts").json()["message"]
     return counts.get(f"GET {DASHBOARD_DATA}?outlet={outlet}", 0)
+
+
+# -- a consolidating site: POS Invoices, a closing, returns, cancellations, backdated sales -------
+
+POS_INVOICE = "/api/resource/POS Invoice"
+CANCELS, RETURNS, BACKDATED = 5, 5, 3
+GONE_WITHIN = 15  # seconds after its cancellation, no screen shows a cancelled sale
+# Which sales each screen shows as sold (not cancelled), sampled five times a second.
+SALES_SHOWN = """() => {
+  window.shownSales = [];
+  setInterval(() => {
+    const rows = document.querySelectorAll(
+      "#live-feed li.sale:not([data-kind=cancelled]), #tv-ticker li[data-invoice]");
+    window.shownSales.push([Date.now() / 1000, Array.from(rows, (row) => row.dataset.invoice)]);
+  }, 200);
+}"""
+
+
+def site_today(http) -> str:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zone = http.request("GET", "/api/method/frappe.client.get_time_zone").json()["message"]
+    return datetime.now(ZoneInfo(zone["time_zone"])).date().isoformat()
+
+
+def tills_truth(http) -> dict:
+    """Today's figures per outlet, computed here from the demo Frappe's POS Invoices and their
+    lines: what the tills sold (submitted, not cancelled, dated today)."""
+    truth = {}
+    for outlet in OUTLETS:
+        filters = json.dumps([["custom_franchise_outlet", "=", outlet], ["docstatus", "=", 1],
+                              ["posting_date", "=", site_today(http)]])  # fmt: skip
+        lines = http.as_service("GET", POS_INVOICE, params={
+            "fields": json.dumps(["name", "grand_total", "`tabPOS Invoice Item`.item_name",
+                                  "`tabPOS Invoice Item`.qty", "`tabPOS Invoice Item`.amount"]),
+            "filters": filters, "limit_page_length": 0,
+        }).json()["data"]  # fmt: skip
+        invoices = {line["name"]: line["grand_total"] for line in lines}
+        items: dict = {}
+        for line in lines:
+            row = items.setdefault(line["item_name"], [0.0, 0.0])
+            row[0], row[1] = row[0] + line["qty"], row[1] + line["amount"]
+        ranked = sorted(items.items(), key=lambda kv: (-kv[1][0], -kv[1][1]))[:10]
+        truth[outlet] = {
+            "total_sales": round(sum(invoices.values()), 2),
+            "invoice_count": len(invoices),
+            "top_items": [{"item_name": n, "total_qty": q} for n, (q, _) in ranked],
+        }
+    return truth
+
+
+class BackOffice:
+    """The back office during the rush: a POS closing of every outlet after a third of the
+    sales, then cancellations of sales made after it (a consolidated one cannot be cancelled),
+    returns against earlier sales, and sales backdated to yesterday."""
+
+    def __init__(self, http):
+        self.http, self.lock = http, threading.Lock()
+        self.sold: list[tuple[str, str, list]] = []  # (outlet, invoice, basket) as they come
+        self.closed_at = None  # how many sales there were at the closing
+        self.cancelled: dict[str, float] = {}  # invoice -> when (epoch seconds)
+        self.returns, self.backdated = [], []
+
+    def till(self, number):
+        for i in range(SALES_EACH):
+            outlet = OUTLETS[(number + i) % len(OUTLETS)]
+            basket = BASKETS[(number * 7 + i) % len(BASKETS)]
+            invoice = submit_sale(self.http, outlet, basket)
+            with self.lock:
+                self.sold.append((outlet, invoice, basket))
+
+    def back_office(self, done: threading.Event):
+        while len(self.sold) < SUBMITTERS * SALES_EACH // 3:
+            time.sleep(0.05)
+        with self.lock:
+            self.closed_at = len(self.sold)
+        for outlet in OUTLETS:
+            self.post("/api/method/frappe_sim.close_pos", {"outlet": outlet})
+        yesterday = (date.fromisoformat(site_today(self.http)) - timedelta(days=1)).isoformat()
+        for n in range(max(CANCELS, RETURNS, BACKDATED)):
+            while len(self.sold) < self.closed_at + 10 * (n + 1) and not done.is_set():
+                time.sleep(0.05)
+            outlet, invoice, basket = self.sold[self.closed_at + 10 * n + 5]
+            if n < CANCELS:
+                self.post("/api/method/frappe.client.cancel",
+                          {"doctype": "POS Invoice", "name": invoice})  # fmt: skip
+                self.cancelled[invoice] = time.time()
+            if n < RETURNS:
+                outlet, sold, basket = self.sold[n * 7]  # before the closing: consolidated
+                line = {"item_code": basket[0]["item_code"], "qty": -1}
+                self.returns.append(self.post(POS_INVOICE, {
+                    "custom_franchise_outlet": outlet, "is_return": 1, "return_against": sold,
+                    "items": [line], "docstatus": 1})["data"]["name"])  # fmt: skip
+            if n < BACKDATED:
+                self.backdated.append(self.post(POS_INVOICE, {
+                    "custom_franchise_outlet": OUTLETS[n], "set_posting_time": 1,
+                    "posting_date": yesterday, "items": BASKETS[n], "docstatus": 1,
+                })["data"]["name"])  # fmt: skip
+
+    def post(self, path, body):
+        answer = self.http.as_service("POST", path, json=body)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def run(self):
+        done = threading.Event()
+        office = threading.Thread(target=self.back_office, args=(done,))
+        office.start()
+        tills = [threading.Thread(target=self.till, args=(n,)) for n in range(SUBMITTERS)]
+        for thread in tills:
+            thread.start()
+        for thread in tills:
+            thread.join(120)
+        done.set()
+        office.join(60)
+
+
+def assert_no_cancelled_sale_shown(screens, cancelled):
+    for name, page in screens.items():
+        for moment, invoices in page.evaluate("() => window.shownSales"):
+            for invoice in set(invoices) & set(cancelled):
+                assert moment <= cancelled[invoice] + GONE_WITHIN, (
+                    f"{name} showed {invoice} {moment - cancelled[invoice]:.1f} s after its cancel"
+                )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["redis", "socketio"])
+def test_a_consolidating_sites_rush_with_a_closing_cancels_returns_and_backdated_sales(
+    source, private_frappe, make_stack, browser
+):
+    frappe = private_frappe(source, pos_mode="consolidated")
+    mode = {"FRAPPE_POS_MODE": "consolidated"}
+    stack = make_stack(
+        on_frappe=frappe.url, frappe_redis=frappe.redis_url,
+        bridge_settings={**frappe.bridge_settings(source), **mode}, **mode,
+    )  # fmt: skip
+    wait_for_heartbeat(stack.redis_url)
+    screens = open_screens(browser, stack.web_url)
+    for page in screens.values():
+        page.evaluate(SALES_SHOWN)
+    office = BackOffice(frappe.http)
+    try:
+        office.run()
+        assert len(office.cancelled) == CANCELS and len(office.returns) == RETURNS
+        assert len(office.backdated) == BACKDATED
+        assert_screens_converge(screens, frappe, lambda: tills_truth(frappe.http))
+        time.sleep(max(0.0, max(office.cancelled.values()) + GONE_WITHIN + 1 - time.time()))
+        assert_no_cancelled_sale_shown(screens, office.cancelled)
+        shown = screens["TV"].evaluate("() => window.shownSales.at(-1)[1]")
+        assert not set(shown) & set(office.backdated)  # not today's sales
+    finally:
+        for page in screens.values():
+            page.context.close()
