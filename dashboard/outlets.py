@@ -154,7 +154,8 @@ class Outlets:
         try:
             last_week = self.pace.last_week(user, sid, figures["outlet"], now, access)
         except NotPermitted:
-            return {**figures, "pace": None, "hourly": None, "pace_hidden": PACE_HIDDEN}
+            hidden = PACE_HIDDEN.format(doctype=self.settings.till_doctype)
+            return {**figures, "pace": None, "hourly": None, "pace_hidden": hidden}
         except FrappeError:
             hidden = "Frappe is not answering: pace against last week shows when it does."
             return {**figures, "pace": None, "hourly": None, "pace_hidden": hidden}

@@ -24,7 +24,7 @@ from .cache import UNREAD
 from .feed import stream_id
 from .frappe import NotPermitted
 
-HIDDEN = "Frappe does not let your account read this outlet's invoices, so pace cannot be shown."
+HIDDEN = "Frappe does not let your account read {doctype}s, so pace cannot be shown."
 TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d+)?")
 NEVER_STALE = 10 * 365 * 86400.0  # a past day's sales: fresh for as long as they are kept
 MEMO_MOST = 4096  # entries kept in-process (two per outlet a day): then it starts again
@@ -72,7 +72,7 @@ class Pace:
         so a person gets it only while Frappe lets that person read the outlet's Sales Invoices
         (`access`: that answer's cache entry, if just read); raises NotPermitted if not."""
         if user and not self.may_read(user, sid, outlet, access):
-            raise NotPermitted(HIDDEN)
+            raise NotPermitted(HIDDEN.format(doctype=self.settings.till_doctype))
         day = (now - timedelta(days=7)).date().isoformat()
         return remember(self.memo, ("history", outlet, day), lambda: self.cache.get(
             f"history:{outlet}:{day}",

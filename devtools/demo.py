@@ -40,6 +40,7 @@ def procfile(web_port: int, frappe_port: int, env: dict) -> str:
     lines["frappe"] = (
         f"{python} -m frappe_sim --host 127.0.0.1 --port {frappe_port} --site {SITE}"
         f" --redis-url {env['FRAPPE_REDIS_URL']} --sales-per-minute 12"
+        f" --pos-mode {env['FRAPPE_POS_MODE']}"
         f" --silent-outlet {shlex.quote(SILENT_OUTLET)}"
     )
     lines["web"] = (
@@ -78,6 +79,8 @@ def main() -> int:
         "FRAPPE_BRIDGE_PASSWORD": "admin",
         # The station kiosk, which trades at every hour, goes quiet a few minutes in.
         "QUIET_MIN_SECONDS": "120",
+        # ERPNext's default POS flow; FRAPPE_POS_MODE=sales-invoice make demo shows the other.
+        "FRAPPE_POS_MODE": os.environ.get("FRAPPE_POS_MODE", "consolidated"),
         "PYTHONUNBUFFERED": "1",
         # Eventlet and gunicorn's eventlet worker announce their deprecation at every start.
         "PYTHONWARNINGS": "ignore",

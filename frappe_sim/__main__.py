@@ -11,7 +11,7 @@ import threading
 import socketio
 from werkzeug.serving import make_server
 
-from . import data
+from . import data, pos
 from .app import SimState, create_app
 from .pos import record_sale
 from .realtime import Publisher
@@ -60,14 +60,34 @@ def parse_args(argv=None):
 
 
 def generate_sales(state, per_minute: float, seed: int, silent: list, stop: threading.Event):
+    """Sales at random outlets; now and then a return of an earlier one, or a cancellation."""
     rng = random.Random(seed)
     active = [
         n for n, doc in state.store.outlets.items() if doc["status"] == "Active" and n not in silent
     ]
+    recent = []
     while not stop.wait(rng.expovariate(per_minute / 60.0)):
+        if recent and rng.random() < 0.08:
+            undo(state, recent.pop(rng.randrange(len(recent))), rng)
+            continue
         outlet = rng.choice(active)
         invoice = record_sale(state, outlet, data.random_basket(rng), "Administrator")
+        recent = [*recent[-19:], invoice]
         log.info("sale %s at %s: %.2f", invoice.name, outlet, invoice.grand_total)
+
+
+def undo(state, sold, rng) -> None:
+    """A customer brings an item back (a return), or the cashier cancels a mistaken sale."""
+    if rng.random() < 0.5 and sold.consolidated_invoice is None:
+        pos.cancel(state, "POS Invoice", sold.name, "Administrator")
+        log.info("cancelled %s at %s", sold.name, sold.outlet)
+        return
+    code, qty, _ = sold.items[0]
+    doc = {"custom_franchise_outlet": sold.outlet, "is_return": 1, "return_against": sold.name,
+           "items": [{"item_code": code, "qty": -qty}], "docstatus": 1}  # fmt: skip
+    returned = pos.insert(state, doc, "Administrator")
+    log.info("return %s of %s at %s: %.2f", returned.name, sold.name, sold.outlet,
+             returned.grand_total)  # fmt: skip
 
 
 def main(argv=None):

@@ -206,7 +206,7 @@ def test_a_backdated_sale_is_published_with_its_own_day(consolidating):
     assert sold["posting_date"] == str(day)
     published = channel.drain()
     sale = next(m["message"] for m in published if m["event"] == "live_pos_sale")
-    assert timestamp(sale["timestamp"]) == f"{day}T11:30:00"  # however Frappe spells it
+    assert timestamp(sale["timestamp"])[:19] == f"{day}T11:30:00"  # however Frappe spells it
     daily = next(m["message"] for m in published if m["event"] == "daily_sales_update")
     that_day = consolidating.pos_invoices("Jubilee Hills", posting_date=str(day))
     assert {r["name"] for r in that_day} == before | {sold["name"]}

@@ -267,14 +267,14 @@
       if (event.event !== "live_pos_sale" && event.event !== "pos_invoice_cancelled") return;
       const f = figures.get(event.outlet);
       if (f && compareIds(event.id, f.baseId) > 0) apply(f, event);
+      const counted = !f || counts(f, event);
+      if (event.event === "live_pos_sale" && event.timestamp && counted) lastSale.set(event.outlet, event.timestamp);
       draw(event.outlet);
       if (event.event === "pos_invoice_cancelled") {
         if (options.onCancel) options.onCancel(event, live);
         return;
       }
       if (live) lastEventAt = new Date();
-      const counted = !f || counts(f, event);
-      if (event.timestamp && counted) lastSale.set(event.outlet, event.timestamp);
       if (options.onSale) options.onSale(event, live, counted);
     }
 
