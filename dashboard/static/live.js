@@ -274,7 +274,7 @@
         if (options.onCancel) options.onCancel(event, live);
         return;
       }
-      if (live) lastEventAt = new Date();
+      if (live && counted) lastEventAt = new Date();
       if (options.onSale) options.onSale(event, live, counted);
     }
 

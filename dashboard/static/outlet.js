@@ -130,8 +130,10 @@
 
   // What a sale is besides a sale: a return, or dated before the figures' period (a backdated
   // invoice, which the figures above do not count).
+  const shortDay = new Intl.DateTimeFormat(page.dataset.locale, { day: "numeric", month: "short", timeZone: "UTC" });
+
   function tagOf(sale, counted) {
-    if (!counted) return `Dated ${sale.timestamp.slice(0, 10)}, not counted here`;
+    if (!counted) return `${shortDay.format(new Date(`${sale.timestamp.slice(0, 10)}T12:00:00Z`))} · not counted`;
     return sale.grand_total < 0 ? "Return" : null;
   }
 
