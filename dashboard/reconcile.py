@@ -100,8 +100,8 @@ class Reconciler:
         for start in range(0, len(names), NAMES_PER_QUERY):
             rows = self.outlets.frappe.get_list(
                 "POS Invoice", fields=["name"], limit=0, as_service=True,
-                filters=[["name", "in", names[start : start + NAMES_PER_QUERY]],
-                         ["docstatus", "=", 2]],
+                filters=[["custom_franchise_outlet", "=", outlet], ["docstatus", "=", 2],
+                         ["name", "in", names[start : start + NAMES_PER_QUERY]]],
             )  # fmt: skip
             for row in rows:
                 sale = self.outlets.feed.carried(str(row.get("name")))
