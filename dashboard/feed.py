@@ -155,10 +155,11 @@ class Feed:
         return payload(entries[0][0].decode(), entries[0][1][b"event"]) if entries else None
 
     def sales_since(self, outlet: str, since: datetime) -> list[dict]:
-        """The sales stored since `since` (ids are the times they were stored)."""
+        """The sales stored since `since` (ids are the times they were stored), and the
+        cancellations that take some of them off again."""
         entries = self.redis.xrange(f"feed:{outlet}", min=str(int(since.timestamp() * 1000)))
         events = (payload(i.decode(), f[b"event"]) for i, f in entries)
-        return [event for event in events if event["event"] == SALE]
+        return [event for event in events if event["event"] in (SALE, CANCEL)]
 
     def last_id(self, outlet: str) -> str | None:
         last = self.redis.xrevrange(f"feed:{outlet}", count=1)

@@ -21,6 +21,7 @@ import threading
 from datetime import datetime, time, timedelta
 
 from .cache import UNREAD
+from .events import CANCEL
 from .feed import stream_id
 from .frappe import NotPermitted
 
@@ -123,7 +124,8 @@ class Pace:
             if stamp[:10] == now.date().isoformat() and stream_id(sale["id"]) <= held:
                 moment = datetime.fromisoformat(stamp)
                 seconds = moment.hour * 3600 + moment.minute * 60 + moment.second
-                today.append([seconds, float(sale["grand_total"])])
+                sign = -1 if sale["event"] == CANCEL else 1  # a cancelled sale leaves its hour
+                today.append([seconds, sign * float(sale["grand_total"])])
         return sorted(today)
 
     def ask(self, sid: str | None, outlet: str, day: str) -> list:
