@@ -49,7 +49,7 @@ from .events import (
     public_copy,
 )
 from .feed import Feed
-from .frappe import FrappeClient, FrappeError
+from .frappe import FrappeClient, FrappeError, NotPermitted
 from .outlets import Outlets
 from .quiet import QuietWatch
 from .reconcile import Reconciler
@@ -466,6 +466,7 @@ class SocketIOSource:
     def __init__(self, settings: config.Settings, frappe: FrappeClient, on_event):
         self.settings, self.frappe = settings, frappe
         self.namespace = f"/{settings.frappe_site}"
+        self.warned = False
         # reconnection=False: each reconnect logs in again, in Bridge.listen.
         self.client = InOrderClient(
             reconnection=False, websocket_extra_options={"suppress_origin": True}
@@ -477,6 +478,22 @@ class SocketIOSource:
         # Cancellations publish only list_update, sent to sockets that asked for the doctype.
         self.client.on("connect", self.subscribe_changes, namespace=self.namespace)
 
+    def check_changes_heard(self, sid: str) -> None:
+        """Frappe's realtime server refuses doctype_subscribe silently to a user who may not
+        read the doctype (it asks frappe.realtime.can_subscribe_doctype): ask the same, and say
+        what that means, once."""
+        try:
+            self.frappe.call("frappe.realtime.can_subscribe_doctype", sid=sid,
+                             doctype=CHANGED_DOCTYPE)  # fmt: skip
+        except NotPermitted:
+            if not self.warned:
+                self.warned = True
+                log.warning("%s may not read POS Invoices: cancellations reach screens only when "
+                            "their outlet is next re-read from Frappe (give it a role that reads "
+                            "POS Invoice)", self.settings.frappe_bridge_user)  # fmt: skip
+        except FrappeError:
+            pass  # asked again at the next connect
+
     def subscribe_changes(self) -> None:
         self.client.emit("doctype_subscribe", CHANGED_DOCTYPE, namespace=self.namespace)
 
@@ -486,6 +503,7 @@ class SocketIOSource:
         login = self.frappe.login(user, password, client_ip="")
         if not hasattr(login, "sid"):
             raise FrappeError("the bridge user needs a login without two-factor")
+        self.check_changes_heard(login.sid)
         parts = urlsplit(self.settings.frappe_url)
         self.client.connect(
             self.settings.frappe_realtime_url,

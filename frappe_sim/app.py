@@ -353,6 +353,16 @@ def create_app(state: SimState) -> Flask:
             return {"user": "Guest", "user_type": "Website User"}
         return {"user": g.user.name, "user_type": g.user.user_type}
 
+    def can_subscribe_doctype(args):
+        """frappe.has_permission(doctype, "read") for the caller, or 403."""
+        doctype = args.get("doctype")
+        readable = g.user.outlets is None or (
+            doctype in INVOICE_FIELDS and g.user.outlets and state.invoices_readable
+        )
+        if doctype not in (*INVOICE_FIELDS, "Franchise Outlet") or not readable:
+            raise FrappeException(403, "PermissionError", server=False)
+        return True
+
     def get_time_zone(_args):
         return {"time_zone": state.store.time_zone.key}
 
@@ -479,6 +489,11 @@ def create_app(state: SimState) -> Flask:
         "frappe.auth.get_logged_user": (get_logged_user, False, {"GET", "POST", "PUT", "DELETE"}),
         "frappe.realtime.get_user_info": (get_user_info, True, {"GET", "POST", "PUT", "DELETE"}),
         "frappe.client.get_time_zone": (get_time_zone, True, {"GET", "POST", "PUT", "DELETE"}),
+        "frappe.realtime.can_subscribe_doctype": (
+            can_subscribe_doctype,
+            False,
+            {"GET", "POST", "PUT", "DELETE"},
+        ),  # fmt: skip
         "franchise_management.api.get_outlet_dashboard_data": (
             get_outlet_dashboard_data,
             False,

@@ -142,6 +142,8 @@ USERS = {
         ),
         User("expired@example.com", "expired", "Expired Password", password_expired=True),
         User("disabled@example.com", "disabled", "Disabled User", enabled=False),
+        # A System User with a password and no permissions, as a bridge's account may be.
+        User("bridge@example.com", "bridge", "Realtime Bridge"),
         # The service account behind API key/secret: reads every outlet.
         User("api@example.com", "", "Dashboard Service", outlets=ALL_OUTLETS),
     ]

@@ -52,7 +52,9 @@ def create_socket_server(site: str) -> socketio.Server:
         sio.enter_room(sid, "website", namespace=namespace)
         if user == "Guest":
             return True  # connected, and receives nothing
-        sio.save_session(sid, {"user": user}, namespace=namespace)
+        sio.save_session(
+            sid, {"user": user, "origin": origin, "cookie": cookie}, namespace=namespace
+        )
         sio.enter_room(sid, f"user:{user}", namespace=namespace)
         if user_type == "System User" and not by_token:
             sio.enter_room(sid, "all", namespace=namespace)
@@ -60,10 +62,13 @@ def create_socket_server(site: str) -> socketio.Server:
 
     @sio.on("doctype_subscribe", namespace="*")
     def doctype_subscribe(namespace, sid, doctype=None):
-        """list_update of a doctype, for any user who may read it (checked at doctype level
-        only: every outlet's invoice names); a denial is silent."""
-        user = sio.get_session(sid, namespace=namespace).get("user")
-        if namespace == site_namespace and user and isinstance(doctype, str):
+        """list_update of a doctype, for a user Frappe says may read it (asked back at
+        frappe.realtime.can_subscribe_doctype: checked at doctype level only, so every outlet's
+        invoice names); a denial is silent."""
+        session = sio.get_session(sid, namespace=namespace)
+        if namespace != site_namespace or not session.get("user") or not isinstance(doctype, str):
+            return
+        if may_subscribe(session["origin"], site, session["cookie"], doctype):
             sio.enter_room(sid, f"doctype:{doctype}", namespace=namespace)
 
     return sio
@@ -93,6 +98,20 @@ def ask_frappe_who(origin: str, site: str, cookie_header: str, authorization: st
         if isinstance(info, dict) and info.get("user") not in (None, "Guest"):
             return info["user"], info.get("user_type"), by_token
     return "Guest", "Website User", False
+
+
+def may_subscribe(origin: str, site: str, cookie_header: str, doctype: str) -> bool:
+    try:
+        answer = requests.get(
+            origin.rstrip("/") + "/api/method/frappe.realtime.can_subscribe_doctype",
+            params={"doctype": doctype},
+            headers={"Cookie": cookie_header, "X-Frappe-Site-Name": site,
+                     "Accept": "application/json"},
+            timeout=5,
+        )  # fmt: skip
+    except requests.RequestException:
+        return False
+    return answer.ok
 
 
 def relay(sio: socketio.Server, redis_url: str, on_bad_message) -> None:

@@ -217,15 +217,18 @@ def web_server(frappe_url, redis_url):
     stop(process)
 
 
-def start_bridge(frappe_url: str, redis_url: str, frappe_redis_url: str, **overrides):
-    """A bridge process; with the Redis source, returns once it listens on Frappe's channel."""
+def start_bridge(frappe_url: str, redis_url: str, frappe_redis_url: str, log=None, **overrides):
+    """A bridge process; with the Redis source, returns once it listens on Frappe's channel;
+    its log to the file `log` if given."""
     env = {
         **os.environ,
         **dashboard_env(frappe_url, redis_url, FRAPPE_REDIS_URL=frappe_redis_url, **overrides),
     }
     source = redis.Redis.from_url(frappe_redis_url)
     listeners = dict(source.pubsub_numsub("events"))[b"events"]
-    process = subprocess.Popen([sys.executable, "-m", "dashboard.bridge"], cwd=ROOT, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.bridge"], cwd=ROOT, env=env, stderr=log
+    )
     deadline = time.monotonic() + 20
     while overrides.get("FRAPPE_REALTIME") != "socketio":
         if dict(source.pubsub_numsub("events"))[b"events"] > listeners:

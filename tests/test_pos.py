@@ -17,9 +17,10 @@ from playwright.sync_api import expect
 from dashboard.events import timestamp
 from devtools.redis_server import free_port, start_redis
 
-from .conftest import SITE, FrappeHTTP, Stack, start_frappe_sim, stop, web_login
+from .conftest import SITE, FrappeHTTP, Stack, start_bridge, start_frappe_sim, stop, web_login
 from .test_browser import logged_in_page
 from .test_live import LiveClient
+from .test_rush import wait_for_heartbeat
 
 DASHBOARD_DATA = "/api/method/franchise_management.api.get_outlet_dashboard_data"
 POS_INVOICE = "/api/resource/POS Invoice"
@@ -485,3 +486,31 @@ def test_screens_count_returns_take_off_cancels_and_leave_backdated_sales_out(
     assert {k: shown[k] for k in after} == after
     assert shown["top"] == frappe_top_items(consolidating, outlet)
     page.context.close()
+
+
+def test_a_bridge_user_who_may_not_read_pos_invoices_is_told_and_figures_still_mend(
+    consolidating, pos_stack, manager1, tmp_path
+):
+    """Frappe's realtime server refuses doctype_subscribe silently to a user without read on
+    POS Invoice (seen on a real site): the bridge says so, and a cancellation then reaches the
+    screens with the outlet's next re-read."""
+    pos_stack.bridge.terminate()
+    pos_stack.bridge.wait(10)
+    log_path = tmp_path / "bridge.log"
+    settings = {
+        **POS_SETTINGS, "FRAPPE_REALTIME": "socketio", "FRAPPE_REALTIME_URL": consolidating.url,
+        "FRAPPE_BRIDGE_USER": "bridge@example.com", "FRAPPE_BRIDGE_PASSWORD": "bridge",
+    }  # fmt: skip
+    with log_path.open("w") as log:
+        pos_stack.bridge = start_bridge(
+            consolidating.url, pos_stack.redis_url, consolidating.redis_url, log=log, **settings
+        )
+    wait_for_heartbeat(pos_stack.redis_url)  # listening: what Frappe publishes before is gone
+    outlet = "OUTLET-001"
+    assert manager1.subscribe(outlet)["ok"]
+    sold = consolidating.sell(outlet, [{"item_code": "JUICE-01", "qty": 1}])
+    manager1.wait_for(lambda e, d: e == "live_pos_sale" and d["invoice"] == sold["name"], 15)
+    assert "bridge@example.com may not read POS Invoices" in log_path.read_text()
+    consolidating.call("frappe.client.cancel", doctype="POS Invoice", name=sold["name"])
+    settle(manager1, outlet, tills_today(consolidating, outlet))
+    assert not manager1.events_named("pos_invoice_cancelled")
