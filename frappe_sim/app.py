@@ -429,7 +429,7 @@ def create_app(state: SimState) -> Flask:
         doctype = args.get("doctype")
         if doctype not in INVOICE_FIELDS:
             raise FrappeException(403, "PermissionError", f"No permission to cancel {doctype}")
-        pos.cancel(state, doctype, args.get("name"), g.user.name)
+        return pos.invoice_doc(pos.cancel(state, doctype, args.get("name"), g.user.name))
 
     def close_pos(args):
         """Stands for a submitted POS Closing Entry of the outlet (the lab's close_pos)."""

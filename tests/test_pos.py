@@ -145,7 +145,8 @@ def test_insert_then_submit_publishes_as_one_call_does(consolidating):
 def test_cancelling_publishes_only_doc_and_list_updates(consolidating):
     sold = consolidating.sell("OUTLET-003", [{"item_code": "CAKE-01", "qty": 2}])
     channel = Channel(consolidating.redis_url)
-    consolidating.call("frappe.client.cancel", doctype="POS Invoice", name=sold["name"])
+    cancelled = consolidating.call("frappe.client.cancel", doctype="POS Invoice", name=sold["name"])
+    assert cancelled["docstatus"] == 2  # Frappe answers with the cancelled document
     published = channel.drain()
     assert kinds(published)[:2] == [
         ("doc_update", f"doc:POS Invoice/{sold['name']}"),
