@@ -216,6 +216,7 @@ def register_error_pages(app: Flask) -> None:
         return refusal(503, "unavailable", message, page, RETRY_AFTER)
 
     @app.errorhandler(400)
+    @app.errorhandler(403)
     @app.errorhandler(404)
     @app.errorhandler(405)
     @app.errorhandler(413)

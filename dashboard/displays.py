@@ -46,7 +46,7 @@ def public_summary(figures: dict) -> dict:
     ]
     public = {**{key: figures[key] for key in keep if key in figures}, "top_items": items}
     if figures.get("pace"):  # the percentage only: last week's amounts are money too
-        public["pace"] = {"ratio": figures["pace"]["ratio"]}
+        public["pace"] = {"ratio": figures["pace"]["ratio"], "early": figures["pace"].get("early")}
     return public
 
 

@@ -45,6 +45,10 @@ class Outlets:
 
     def check_access(self, user: str, sid: str, outlet: str, entry=UNREAD) -> str:
         """The outlet's label when Frappe lets `user` read it; raises NotPermitted or NotFound."""
+        return self.access(user, sid, outlet, entry)["label"]
+
+    def access(self, user: str, sid: str, outlet: str, entry=UNREAD) -> dict:
+        """Frappe's answer when it lets `user` read the outlet: its label and status."""
         seconds = self.settings.permission_cache_seconds
         answer = self.cache.get(
             permission_key(user, outlet),
@@ -58,7 +62,7 @@ class Outlets:
             raise NotPermitted(f"You don't have access to {outlet}.")
         if answer["access"] == MISSING:
             raise NotFound(f"There is no outlet called {outlet}.")
-        return answer["label"]
+        return answer
 
     def ask_permission(self, sid: str, outlet: str) -> dict:
         try:
@@ -67,7 +71,8 @@ class Outlets:
             return {"access": DENY}
         except NotFound:
             return {"access": MISSING}
-        return {"access": ALLOW, "label": text_or(doc.get("outlet_name"), outlet)}
+        return {"access": ALLOW, "label": text_or(doc.get("outlet_name"), outlet),
+                "status": text_or(doc.get("status"), "Unknown")}  # fmt: skip
 
     def exists(self, outlet: str) -> bool | None:
         """Whether the site has `outlet`, as the service account sees it; None when Frappe
@@ -107,7 +112,8 @@ class Outlets:
             )
             outlets = [outlet_row(row) for row in rows if isinstance(row.get("name"), str)]
             self.cache.write_many({
-                permission_key(user, outlet["name"]): {"access": ALLOW, "label": outlet["label"]}
+                permission_key(user, outlet["name"]):
+                    {"access": ALLOW, "label": outlet["label"], "status": outlet["status"]}
                 for outlet in outlets
             })  # fmt: skip
             return outlets
@@ -128,8 +134,10 @@ class Outlets:
             [permission_key(user, outlet), figures_key(period, outlet), access_key(user, outlet)],
             [quiet_key(outlet)],
         )
-        label = self.check_access(user, sid, outlet, grant)
-        figures = self.figures(outlet, period, label, self.fetcher(outlet, period, sid), held)
+        answer = self.access(user, sid, outlet, grant)
+        fetch = self.fetcher(outlet, period, sid)
+        figures = {**self.figures(outlet, period, answer["label"], fetch, held),
+                   "status": answer.get("status", "Unknown")}  # fmt: skip
         if period != "daily":
             return figures
         return self.today(figures, user, sid, quiet, pace_access)

@@ -25,6 +25,8 @@ from .events import CANCEL
 from .feed import stream_id
 from .frappe import NotPermitted
 
+# Pace shows once last week's same day had sold this share of its day by the same time.
+MIN_BASELINE_SHARE = 0.1
 HIDDEN = "Frappe does not let your account read {doctype}s, so pace cannot be shown."
 TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d+)?")
 NEVER_STALE = 10 * 365 * 86400.0  # a past day's sales: fresh for as long as they are kept
@@ -149,6 +151,9 @@ class Pace:
         of today; what the figures hold beyond them counts at the first of them."""
         seconds_now = now.hour * 3600 + now.minute * 60 + now.second
         before = sum(amount for s, amount in last_week if s <= seconds_now)
+        day_total = sum(amount for _, amount in last_week)
+        # Early in the day a few sales make +1000 %: no pace until the baseline means something.
+        early = 0 < before < MIN_BASELINE_SHARE * day_total
         total = float(summary["total_sales"])
         unheard = max(0.0, total - sum(amount for _, amount in today_sales))
         first = today_sales[0][0] if today_sales else seconds_now
@@ -158,8 +163,9 @@ class Pace:
             "pace": {
                 "today": total,
                 "last_week_same_time": before,
-                "last_week_day": sum(amount for _, amount in last_week),
-                "ratio": total / before - 1 if before > 0 else None,
+                "last_week_day": day_total,
+                "ratio": total / before - 1 if before > 0 and not early else None,
+                "early": early,
                 "last_week_sales": last_week,  # for screens: the baseline moves with the clock
             },
             "hourly": [

@@ -176,15 +176,17 @@ def checked_outlet(outlet: str) -> str:
 OFFLINE_LONG = 600  # seconds: a screen offline this long is counted for head office
 
 
-def fleet() -> list[dict]:
+def readable_outlets() -> list[dict]:
+    try:
+        return current_app.extensions["outlets"].list_for(current_manager()["user"], manager_sid())
+    except NotPermitted:
+        return []
+
+
+def fleet(outlets: list[dict] | None = None) -> list[dict]:
     """Every screen of every outlet this manager may read (Frappe's outlet list decides),
     offline ones first."""
-    try:
-        outlets = current_app.extensions["outlets"].list_for(
-            current_manager()["user"], manager_sid()
-        )
-    except NotPermitted:
-        outlets = []
+    outlets = readable_outlets() if outlets is None else outlets
     rows = []
     for outlet in outlets:
         for display in displays().of_outlet(outlet["name"]):
@@ -198,9 +200,11 @@ def fleet() -> list[dict]:
 @bp.route("/displays")
 @login_required
 def fleet_page():
-    rows = fleet()
+    outlets = readable_outlets()
+    rows = fleet(outlets)
     offline_long = sum(row["offline_long"] for row in rows)
-    return render_template("fleet.html", rows=rows, offline_long=offline_long, now=time.time())
+    return render_template("fleet.html", rows=rows, offline_long=offline_long, now=time.time(),
+                           outlet_count=len(outlets))  # fmt: skip
 
 
 @bp.route("/api/displays")

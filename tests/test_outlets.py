@@ -309,3 +309,33 @@ def test_one_askers_expired_session_does_not_fail_the_crowd_behind_it(
     first.join(timeout=30)
     assert answers["expired"].status_code == 401
     assert answers["fine"].status_code == 200 and answers["fine"].get_json()["stale"] is False
+
+
+def test_error_pages_are_styled_with_a_way_back(client):
+    """A refused or unknown page is one of ours: the header, the reason, a link back."""
+    login(client)
+    for path, status in (("/outlets/OUTLET-002/displays", 403), ("/no/such/page", 404),
+                         ("/outlets/OUTLET-001/displays/x/nothing", 404)):  # fmt: skip
+        response = client.get(path)
+        page = response.get_data(as_text=True)
+        assert response.status_code == status, path
+        assert "Franchise Dashboard" in page and "Back to the overview" in page, path
+        assert 'class="card narrow"' in page, path
+    refused = client.get("/outlets/OUTLET-002/displays").get_data(as_text=True)
+    assert "You don&#39;t have access to OUTLET-002" in refused
+
+
+def test_suspended_and_closed_outlets_say_so(client):
+    login(client, "Administrator", "admin")
+    for outlet, status in (("Lake View", "Suspended"), ("Old Harbour", "Closed")):
+        page = client.get(f"/outlets/{quote(outlet)}").get_data(as_text=True)
+        assert f"{outlet} is {status} in Frappe" in page
+        assert "quiet-alerts" not in page  # it never goes quiet: no alert to offer
+    active = client.get("/outlets/OUTLET-001").get_data(as_text=True)
+    assert 'data-testid="status-notice"' not in active and "quiet-alerts" in active
+
+
+def test_a_user_without_outlets_is_not_told_to_open_one(client):
+    login(client, "website@example.com", "website")
+    page = client.get("/displays").get_data(as_text=True)
+    assert "Frappe lets your account read no outlets" in page and "Open an outlet" not in page

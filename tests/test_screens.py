@@ -197,3 +197,139 @@ def test_keyboard_only_login_and_navigation(browser, web_server):
     page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_have_text("You have logged out.")
     page.context.close()
+
+
+TV_SIZES = {
+    "landscape": (1920, 1080), "portrait": (1080, 1920), "720p": (1280, 720),
+    "4k": (3840, 2160), "phone": (390, 844), "phone-landscape": (844, 390),
+}  # fmt: skip
+# Everything a TV shows, each box on screen, its text whole, and no two overlapping.
+TV_PARTS = (
+    "#tv-outlet, .tv-when, #tv-banner, #tv-total, #tv-pace, #tv-invoices, #tv-avg, #tv-top li, "
+    "#tv-ticker li, .tv-foot, #pairing-code, .pairing-qr, .tv-hint"
+)
+LAYOUT = """(selector) => {
+  const parts = Array.from(document.querySelectorAll(selector))
+    .filter((element) => element.getClientRects().length && !element.closest("[hidden]"));
+  const name = (element) => element.id || element.className || element.tagName;
+  const problems = [];
+  for (const element of parts) {
+    const r = element.getBoundingClientRect();
+    if (r.left < -1 || r.top < -1 || r.right > innerWidth + 1 || r.bottom > innerHeight + 1)
+      problems.push(`${name(element)} off screen: ${element.textContent.trim().slice(0, 30)}`);
+    if (element.scrollWidth > element.clientWidth + 1)
+      problems.push(`${name(element)} cut: ${element.textContent.trim().slice(0, 30)}`);
+  }
+  parts.forEach((a, i) => parts.slice(i + 1).forEach((b) => {
+    if (a.contains(b) || b.contains(a)) return;
+    const p = a.getBoundingClientRect(), q = b.getBoundingClientRect();
+    const overlap = Math.min(p.right, q.right) - Math.max(p.left, q.left) > 1
+      && Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top) > 1;
+    if (overlap && !(a.id === "tv-banner" || b.id === "tv-banner"))
+      problems.push(`${name(a)} overlaps ${name(b)}`);
+    if (overlap && (a.id === "tv-banner" || b.id === "tv-banner")) {
+      const other = a.id === "tv-banner" ? b : a;  // the banner lies over stale sales only
+      if (!other.closest("#tv-ticker")) problems.push(`the offline banner covers ${name(other)}`);
+    }
+  }));
+  return problems;
+}"""
+GO_OFFLINE = """() => {
+  const banner = document.getElementById("tv-banner");
+  banner.hidden = false;
+  banner.textContent = "Offline since 12:03 — figures as of 12:02";
+  document.querySelector("[data-tv]").classList.add("dimmed");
+}"""
+
+
+def tv_page(browser, web_url, tv_http, size):
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    if tv_http is not None:
+        context.add_cookies(
+            [{"name": c.name, "value": c.value, "url": web_url, "httpOnly": True}
+             for c in tv_http.cookies]
+        )  # fmt: skip
+    page = context.new_page()
+    page.goto(web_url + "/tv")
+    return page
+
+
+def test_tvs_fit_every_screen_they_are_mounted_on(browser, web_server, bridge, frappe_http):
+    """Landscape, portrait (a menu board), 720p to 4K and a phone either way: every figure
+    whole, on screen and apart, live, offline and customer-facing; the pairing code too."""
+    manager = web_login(web_server, "manager1@example.com", "manager1")
+    tvs = {
+        "TV": pair_over_http(web_server, manager, label="Fit TV"),
+        "customer TV": pair_over_http(web_server, manager, label="Fit public", public=True),
+    }
+    codes = ("CAKE-01", "TEA-01", "COFFEE-02", "MUFFIN-01", "FRIES-01", "SALAD-01", "WRAP-01")
+    for code in codes:  # a long day: large numbers, a full ticker
+        submit(frappe_http, "OUTLET-001", [{"item_code": code, "qty": 40}])
+    problems = {}
+    for size_name, size in TV_SIZES.items():
+        for kind, tv_http in tvs.items():
+            page = tv_page(browser, web_server, tv_http, size)
+            expect(page.locator("#tv-top li")).to_have_count(5, timeout=10_000)
+            expect(page.locator("#tv-ticker li").first).to_be_visible(timeout=10_000)
+            page.wait_for_timeout(700)  # the newest line's arrival
+            problems[f"{kind} {size_name} live"] = page.evaluate(LAYOUT, TV_PARTS)
+            page.evaluate(GO_OFFLINE)
+            problems[f"{kind} {size_name} offline"] = page.evaluate(LAYOUT, TV_PARTS)
+            page.context.close()
+        pairing = tv_page(browser, web_server, None, size)
+        expect(pairing.locator("#pairing-code")).to_be_visible()
+        problems[f"pairing {size_name}"] = pairing.evaluate(LAYOUT, TV_PARTS)
+        pairing.context.close()
+    assert {name: found for name, found in problems.items() if found} == {}
+
+
+def test_the_overview_totals_wait_for_every_outlet(browser, make_stack, frappe_http):
+    """While an outlet's figures have not come (Frappe slow, nothing cached), the totals row
+    does not claim to be all the outlets: it says it is loading, and adds up once all are in."""
+    stack = make_stack()
+    http = web_login(stack.web_url, "manager2@example.com", "manager2")
+    assert http.get(f"{stack.web_url}/api/outlets/OUTLET-002/summary", timeout=10).ok  # cached
+    page = browser.new_context().new_page()
+    log_in(page, stack.web_url, "manager2@example.com", "manager2")
+    page.close()
+    frappe_http.as_service("POST", "/api/method/frappe_sim.set_delay", json={"seconds": 4})
+    try:
+        page = browser.new_context().new_page()
+        page.goto(stack.web_url + "/")
+        row = page.locator('tr[data-outlet="OUTLET-002"] [data-field=total_sales]')
+        expect(row).not_to_have_text("…", timeout=10_000)
+        page.wait_for_timeout(1000)
+        expect(page.locator('tr[data-outlet="OUTLET-003"] [data-field=total_sales]')).to_have_text(
+            "…"
+        )
+        expect(page.locator("tfoot [data-total=total_sales]")).to_have_text("…")
+        expect(page.locator("#figures-as-of")).to_have_text("Loading: 1 of 2 outlets in")
+    finally:
+        frappe_http.as_service("POST", "/api/method/frappe_sim.set_delay", json={"seconds": 0})
+    expect(page.locator("#figures-as-of")).to_contain_text("2 outlets · as of", timeout=15_000)
+    expect(page.locator("tfoot [data-total=total_sales]")).not_to_have_text("…")
+    page.context.close()
+
+
+def test_the_pace_total_compares_like_with_like(browser, web_server, bridge, frappe_http):
+    """An outlet that sold nothing last week by now has no pace, and its sales stay out of the
+    total's pace (they would compare against nothing)."""
+    page = log_in(browser.new_context().new_page(), web_server, "Administrator", "admin")
+    expect(page.locator("#live-badge")).to_have_attribute("data-state", "live", timeout=10_000)
+    submit(frappe_http, "Old Harbour", [{"item_code": "CAKE-01", "qty": 40}])  # closed: no history
+    old = page.locator('tr[data-outlet="Old Harbour"]')
+    expect(old.locator("[data-field=invoice_count]")).not_to_have_text("0", timeout=5000)
+    expect(old.locator("[data-field=pace]")).to_have_text("—")
+    shown = page.evaluate("""() => {
+      const rows = Array.from(document.querySelectorAll("tbody tr[data-outlet]"))
+        .filter((row) => row.dataset.pace !== undefined);
+      const sum = (key) => rows.reduce((total, row) => total + Number(row.dataset[key]), 0);
+      return {ratio: sum("paceToday") / sum("paceBefore") - 1, rows: rows.length,
+              all: document.querySelectorAll("tbody tr[data-outlet]").length,
+              total: document.querySelector("tfoot [data-total=pace]").textContent};
+    }""")
+    percent = round(shown["ratio"] * 100)
+    sign = "+" if percent > 0 else "−" if percent < 0 else "±"
+    assert shown["total"].startswith(f"{sign}{abs(percent)} %"), shown
+    assert f"({shown['rows']} of {shown['all']})" in shown["total"]
+    page.context.close()

@@ -370,3 +370,27 @@ def test_the_fleet_shows_a_freshly_paired_tv_online(browser, web_server, bridge)
     )
     for page in (manager, tv):
         page.context.close()
+
+
+def test_the_displays_page_shows_a_newly_paired_tv_online_without_a_reload(
+    browser, web_server, bridge
+):
+    """A manager who just paired a TV sees it come online where it is listed, not "never /
+    offline" until a reload (they would think the pairing failed)."""
+    manager = manager_page(browser, web_server)
+    tv = browser.new_context().new_page()
+    tv.goto(web_server + "/tv")
+    code = tv.locator("#pairing-code").inner_text()
+    tv.route("**/tv/pairing", lambda route: route.abort())  # it notices only once we let it
+    manager.goto(f"{web_server}/outlets/OUTLET-001/displays")
+    manager.fill("input[name=code]", code)
+    manager.fill("form >> input[name=label] >> nth=0", "Just paired")
+    manager.get_by_role("button", name="Pair", exact=True).click()
+    row = manager.locator("tr[data-display]", has=manager.locator('input[value="Just paired"]'))
+    expect(row.locator("[data-field=online]")).to_have_text("offline")  # the TV has not called
+    tv.unroute("**/tv/pairing")
+    expect(tv.locator("#tv-state")).to_have_attribute("data-state", "live", timeout=10_000)
+    expect(row.locator("[data-field=online]")).to_have_text("online", timeout=8000)
+    expect(row.locator("[data-field=last_seen]")).to_have_text("just now")
+    manager.context.close()
+    tv.context.close()

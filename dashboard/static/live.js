@@ -7,6 +7,7 @@
   const REFRESH_EVERY_MS = 30000; // figures from Frappe while the live feed is not live
   const RETRY_REFUSED_MS = 5000;
   const RECENT_MOST = 1000; // events kept per outlet, to recount on top of older figures
+  const MIN_BASELINE_SHARE = 0.1; // pace.py's: pace shows once last week had sold this share
 
   function compareIds(a, b) {
     const [am, as] = a.split("-").map(BigInt);
@@ -119,8 +120,10 @@
     function paceOf(f) {
       if (!f.pace) return { pace: null, pace_hidden: f.paceHidden, hourly: null };
       const now = siteSeconds();
-      if (!f.pace.last_week_sales) return { pace: { ratio: f.pace.ratio }, hourly: null }; // no money
+      if (!f.pace.last_week_sales) return { pace: { ratio: f.pace.ratio, early: f.pace.early }, hourly: null }; // no money
       const before = f.pace.last_week_sales.reduce((sum, [s, amount]) => sum + (s <= now ? amount : 0), 0);
+      // As the server: no pace before last week had sold a tenth of its day by now (pace.py).
+      const early = before > 0 && before < MIN_BASELINE_SHARE * f.pace.last_week_day;
       const hour = Math.floor(now / 3600);
       let today = 0;
       const hourly = f.lastWeekByHour.map((lastWeek, h) => {
@@ -128,7 +131,7 @@
         return { hour: h, today: h <= hour ? today : null, last_week: lastWeek };
       });
       return {
-        pace: { ratio: before > 0 ? f.total / before - 1 : null, today: f.total, last_week_same_time: before,
+        pace: { ratio: before > 0 && !early ? f.total / before - 1 : null, early, today: f.total, last_week_same_time: before,
                 last_week_day: f.pace.last_week_day },
         hourly,
       };
@@ -283,6 +286,8 @@
         if (!ack || !ack.ok) {
           const why = { forbidden: "You no longer have access to", not_found: "There is no outlet" };
           if (ack && why[ack.error]) options.onNotice(`${why[ack.error]} ${outlet}.`);
+          // Frappe did not answer in time and nothing was cached: ask again shortly.
+          if (ack && ack.error === "unavailable") setTimeout(() => socket.connected && subscribe(outlet), RETRY_REFUSED_MS);
           return;
         }
         if (ack.snapshot) applySnapshot(outlet, ack.snapshot, false);
@@ -373,6 +378,8 @@
     const weekday = day
       ? new Date(`${day}T12:00:00Z`).toLocaleDateString(document.body.dataset.locale, { weekday: "long", timeZone: "UTC" })
       : "week";
+    if (pace && pace.early)
+      return { short: "too early", long: `Too early to compare: last ${weekday} had sold under a tenth of its day by this time`, weekday };
     if (!pace || pace.ratio === null || pace.ratio === undefined)
       return { short: "—", long: `No sales last ${weekday} by this time`, weekday };
     const percent = Math.round(pace.ratio * 100);

@@ -51,9 +51,14 @@
     },
   });
 
-  // Head office: the sum over the outlets shown, and when the figures were last current.
+  // Head office: the sum over the outlets shown, once every one of them is in (a sum of some
+  // would read as all of them), and when the figures were last current.
   function showTotals() {
     const known = rows.filter((row) => row.dataset.invoice_count !== undefined);
+    document.getElementById("figures-as-of").textContent = known.length < rows.length
+      ? `Loading: ${known.length} of ${rows.length} outlets in`
+      : `${rows.length} outlets · as of ${window.siteClock(new Date())}`;
+    if (known.length < rows.length) return;
     const total = known.reduce((sum, row) => sum + Number(row.dataset.total_sales), 0);
     const invoices = known.reduce((sum, row) => sum + Number(row.dataset.invoice_count), 0);
     const cells = {
@@ -62,11 +67,13 @@
       avg_order_value: invoices ? money.format(total / invoices) : "—",
     };
     const values = { total_sales: total, invoice_count: invoices, avg_order_value: invoices ? total / invoices : 0 };
-    // All outlets' pace: their sales so far against theirs last week by now.
-    const paced = known.filter((row) => row.dataset.paceBefore !== "");
+    // Like with like: the outlets that show a pace, their sales so far against theirs last
+    // week by now; the others (no baseline yet) are left out, and the cell says how many count.
+    const paced = known.filter((row) => row.dataset.pace !== undefined);
     const before = paced.reduce((sum, row) => sum + Number(row.dataset.paceBefore), 0);
     const today = paced.reduce((sum, row) => sum + Number(row.dataset.paceToday), 0);
-    cells.pace = window.paceText(before > 0 ? { ratio: today / before - 1 } : null).short;
+    const ratio = window.paceText(before > 0 ? { ratio: today / before - 1 } : null).short;
+    cells.pace = paced.length && paced.length < known.length ? `${ratio} (${paced.length} of ${known.length})` : ratio;
     const newest = known.map((row) => row.dataset.last_sale).sort().pop();
     cells.last_sale = newest ? newest.slice(11, 19) : "—";
     for (const [field, text] of Object.entries(cells)) {
@@ -74,8 +81,8 @@
       cell.textContent = text;
       if (field in values) cell.dataset.value = values[field];
     }
-    document.getElementById("figures-as-of").textContent =
-      `${known.length} of ${rows.length} outlets · as of ${window.siteClock(new Date())}`;
+    table.tFoot.querySelector('[data-total="pace"]').title = paced.length < known.length
+      ? `Pace of the ${paced.length} outlets with sales last week by this time to compare with` : "";
   }
 
   let sortedBy = null;
