@@ -280,7 +280,8 @@ def test_tvs_fit_every_screen_they_are_mounted_on(browser, web_server, bridge, f
         expect(pairing.locator("#pairing-code")).to_be_visible()
         problems[f"pairing {size_name}"] = pairing.evaluate(LAYOUT, TV_PARTS)
         pairing.context.close()
-    assert {name: found for name, found in problems.items() if found} == {}
+    problems = {name: found for name, found in problems.items() if found}
+    assert problems == {}, "\n".join(f"{name}: {found}" for name, found in problems.items())
 
 
 def test_the_overview_totals_wait_for_every_outlet(browser, make_stack, frappe_http):

@@ -86,6 +86,15 @@
     const ticker = $("tv-ticker");
     ticker.prepend(row);
     while (ticker.children.length > TICKER_SIZE) ticker.lastElementChild.remove();
+    showWholeLines();
+  }
+
+  // As many of the latest sales as the screen has room for, each line whole.
+  function showWholeLines() {
+    const ticker = $("tv-ticker");
+    for (const row of ticker.children) row.hidden = false;
+    const bottom = ticker.getBoundingClientRect().bottom;
+    for (const row of ticker.children) row.hidden = row.getBoundingClientRect().bottom > bottom + 1;
   }
 
   function tick() {
@@ -157,7 +166,10 @@
   // A daily reload at a quiet moment keeps weeks of uptime fresh.
   setTimeout(() => (reloadWanted = true), 24 * 3600 * 1000);
   setInterval(tick, 1000);
-  window.addEventListener("resize", render);
+  window.addEventListener("resize", () => {
+    render();
+    showWholeLines();
+  });
   tick();
   render();
 })();
