@@ -290,12 +290,11 @@ def test_the_overview_totals_wait_for_every_outlet(browser, make_stack, frappe_h
     stack = make_stack()
     http = web_login(stack.web_url, "manager2@example.com", "manager2")
     assert http.get(f"{stack.web_url}/api/outlets/OUTLET-002/summary", timeout=10).ok  # cached
-    page = browser.new_context().new_page()
-    log_in(page, stack.web_url, "manager2@example.com", "manager2")
-    page.close()
+    context = browser.new_context()
+    log_in(context.new_page(), stack.web_url, "manager2@example.com", "manager2")
     frappe_http.as_service("POST", "/api/method/frappe_sim.set_delay", json={"seconds": 4})
     try:
-        page = browser.new_context().new_page()
+        page = context.new_page()
         page.goto(stack.web_url + "/")
         row = page.locator('tr[data-outlet="OUTLET-002"] [data-field=total_sales]')
         expect(row).not_to_have_text("…", timeout=10_000)

@@ -291,11 +291,22 @@
           return;
         }
         if (ack.snapshot) applySnapshot(outlet, ack.snapshot, false);
+        else if (!figures.has(outlet)) fetchUntilAnswered(outlet); // Frappe did not answer in time
         for (const event of ack.events) accept(event, false);
         if (ack.last_id) lastId.set(outlet, ack.last_id);
         bridgeAlive = ack.bridge.alive;
         showState();
       });
+    }
+
+    // Figures Frappe could not give yet: asked again every few seconds until they come.
+    function fetchUntilAnswered(outlet) {
+      setTimeout(async () => {
+        if (figures.has(outlet)) return;
+        const summary = await options.refresh(outlet);
+        if (summary) applySnapshot(outlet, summary, false);
+        else fetchUntilAnswered(outlet);
+      }, RETRY_REFUSED_MS);
     }
 
     for (const [outlet, summary] of Object.entries(options.initial || {})) applySnapshot(outlet, summary, true);
