@@ -268,7 +268,7 @@ def outlet_displays(outlet):
     )
     if display is None:
         return displays_page(
-            outlet, label, status=404,
+            outlet, label, status=404, code=code.strip()[:20], typed_label=name,
             error="No TV is showing that code. Codes last 10 minutes and work once: check the "
             "screen and try again.",
         )  # fmt: skip
@@ -314,7 +314,7 @@ def change_display(outlet, display_id, action):
     return redirect(url_for("tv.outlet_displays", outlet=outlet))
 
 
-def displays_page(outlet, label, error=None, status=200, kiosk=None, code=None):
+def displays_page(outlet, label, error=None, status=200, kiosk=None, code=None, typed_label=""):
     rows = [{"display": d, "online": displays().online(d.id)} for d in displays().of_outlet(outlet)]
     page = render_template(
         "displays.html",
@@ -325,6 +325,7 @@ def displays_page(outlet, label, error=None, status=200, kiosk=None, code=None):
         kiosk=kiosk,
         now=time.time(),
         code=code,
+        typed_label=typed_label,
         tv_url=external_url("tv.tv"),
     )
     return page, status

@@ -48,6 +48,8 @@ def test_pairing_code_shape_and_single_use(web_server):
     assert manager.post(url, data=form, timeout=10).ok
     again = manager.post(url, data=form, timeout=10)
     assert again.status_code == 404 and "No TV is showing that code" in again.text
+    # What the manager typed stays, to correct rather than type again.
+    assert 'value="Back TV"' in again.text and f'value="{code.lower()}"' in again.text
     cookie = next(c for c in tv.get(web_server + "/tv/pairing", timeout=10).cookies)
     assert cookie.name == "fd_display" and cookie.has_nonstandard_attr("HttpOnly")
     assert len(cookie.value) >= 43  # 256 random bits, URL-safe

@@ -66,7 +66,8 @@
     const path = (key) =>
       hourly.filter((p) => p[key] !== null).reduce((d, p) => `${d} L${x(p.hour + 1)},${y(p[key])}`, `M${x(0)},${y(0)}`);
     const nodes = [];
-    for (const value of [0, most / 2, most]) {
+    const empty = hourly.every((p) => !p.today && !p.last_week);
+    for (const value of empty ? [0] : [0, most / 2, most]) {
       nodes.push(svgNode("line", { x1: x(0), x2: x(24), y1: y(value), y2: y(value), class: "grid" }));
       nodes.push(svgNode("text", { x: x(0), y: y(value) - 3, class: "axis" }, compact.format(value)));
     }
@@ -95,8 +96,9 @@
     element.dataset.value = figures.pace.ratio ?? "";
     const { last_week_same_time: byNow, last_week_day: allDay } = figures.pace;
     const lastWeek = `last ${pace.weekday}: ${money.format(byNow)} by now, ${money.format(allDay)} all day`;
-    const lead = pace.short === "—" ? pace.long : pace.long.slice(pace.short.length).trim();
-    detail.textContent = `${lead} · ${lastWeek}`;
+    // "+12 %" is the figure; the note says against what, once.
+    detail.textContent = pace.short.startsWith("+") || pace.short.startsWith("−") || pace.short.startsWith("±")
+      ? `against ${lastWeek}` : `${pace.long} · ${lastWeek}`;
     const label = document.getElementById("pace-last-label");
     if (label) label.textContent = `Last ${pace.weekday}`;
     const summary = document.getElementById("pace-summary");

@@ -106,7 +106,8 @@
     const button = event.target.closest("button[data-sort]");
     if (!button) return;
     const key = button.dataset.sort;
-    ascending = sortedBy === key ? !ascending : true;
+    // Names read A to Z; figures highest first (who sold most), on the first click.
+    ascending = sortedBy === key ? !ascending : ["label", "city", "status"].includes(key);
     sortedBy = key;
     sortRows();
     for (const th of table.tHead.querySelectorAll("th")) th.removeAttribute("aria-sort");
