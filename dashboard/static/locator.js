@@ -4,7 +4,7 @@
   "use strict";
 
   // Tiles from the configured server; `settings` is the element carrying data-tile-*.
-  function tileLayer(holder, settings) {
+  function tileLayer(holder, settings, fallback) {
     const layer = L.tileLayer(settings.dataset.tileUrl, { attribution: settings.dataset.tileAttribution, maxZoom: 18 });
     let warned = false;
     layer.on("tileerror", () => {
@@ -13,7 +13,7 @@
       const note = document.createElement("p");
       note.className = "map-note";
       note.setAttribute("role", "status");
-      note.textContent = "The map could not be loaded. The list of stores still works.";
+      note.textContent = `The map could not be loaded.${fallback ? ` ${fallback}` : ""}`;
       holder.append(note);
     });
     return layer;
@@ -24,7 +24,7 @@
   if (single && typeof L !== "undefined") {
     const at = [Number(single.dataset.lat), Number(single.dataset.lng)];
     const map = L.map(single, { scrollWheelZoom: false }).setView(at, 15);
-    tileLayer(single, single).addTo(map);
+    tileLayer(single, single, "").addTo(map);
     L.marker(at, { title: single.dataset.name, alt: single.dataset.name }).addTo(map);
   }
 
@@ -56,8 +56,12 @@
   function announce() {
     const shown = entries.filter((entry) => !entry.hidden).length;
     status.textContent = shown === entries.length ? `${shown} stores` : `${shown} of ${entries.length} stores shown`;
-    for (const group of list.querySelectorAll("section, h3, ul")) {
-      if (group.tagName === "SECTION") group.hidden = !group.querySelector("li.store:not([hidden])");
+    // A state or city heading only above stores that are shown.
+    for (const group of list.querySelectorAll("section")) group.hidden = !group.querySelector("li.store:not([hidden])");
+    for (const heading of list.querySelectorAll("h3")) {
+      const stores = heading.nextElementSibling;
+      heading.hidden = !stores || !stores.querySelector("li.store:not([hidden])");
+      if (stores) stores.hidden = heading.hidden;
     }
   }
 
@@ -76,7 +80,7 @@
   if (typeof L !== "undefined") {
     holder.hidden = false;
     map = L.map(holder, { scrollWheelZoom: false }).setView([20.6, 78.9], 4);
-    tileLayer(holder, root).addTo(map);
+    tileLayer(holder, root, "The list of stores below still works.").addTo(map);
     cluster = L.markerClusterGroup();
     for (const entry of entries) {
       if (!entry.dataset.lat) continue;
