@@ -10,8 +10,11 @@ LOGINS = [
     ("manager1@example.com", "manager1", "OUTLET-001 only"),
     ("manager2@example.com", "manager2", "OUTLET-002 and OUTLET-003"),
     ("Administrator", "admin", "every outlet"),
-    ("otp@example.com", "otp", "two-factor: code 123456"),
+    ("otp@example.com", "otp", "OUTLET-003, two-factor: code 123456"),
+    ("website@example.com", "website", "nothing (a Website User)"),
 ]
+AGAIN_AFTER = 30  # seconds: once more when the first sales have scrolled it away
+REMIND_EVERY = 180  # then a line now and then
 
 
 def main(url: str) -> None:
@@ -26,12 +29,17 @@ def main(url: str) -> None:
     else:
         print(f"The web app did not come up at {url}; see the web lines above.", flush=True)
     rows = "\n".join(f"    {user:<24} {pwd:<10} {what}" for user, pwd, what in LOGINS)
-    print(
+    banner = (
         f"\n  Franchise Dashboard is up: open {url}/login\n\n"
-        f"  Demo logins (user, password, sees):\n{rows}\n\n  Ctrl-C stops everything.\n",
-        flush=True,
+        f"  Demo logins (user, password, sees):\n{rows}\n\n  Ctrl-C stops everything.\n"
     )
-    threading.Event().wait()
+    print(banner, flush=True)
+    stop = threading.Event()
+    stop.wait(AGAIN_AFTER)
+    print(banner, flush=True)
+    while not stop.wait(REMIND_EVERY):
+        print(f"  Franchise Dashboard: {url}/login (manager1 / manager1, ...; Ctrl-C stops)",
+              flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

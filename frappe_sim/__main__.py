@@ -73,21 +73,31 @@ def generate_sales(state, per_minute: float, seed: int, silent: list, stop: thre
         outlet = rng.choice(active)
         invoice = record_sale(state, outlet, data.random_basket(rng), "Administrator")
         recent = [*recent[-19:], invoice]
-        log.info("sale %s at %s: %.2f", invoice.name, outlet, invoice.grand_total)
+        log.info("%s sale %s at %s: %.2f", at(invoice), invoice.name, label(state, outlet),
+                 invoice.grand_total)  # fmt: skip
 
 
 def undo(state, sold, rng) -> None:
     """A customer brings an item back (a return), or the cashier cancels a mistaken sale."""
     if rng.random() < 0.5 and sold.consolidated_invoice is None:
         pos.cancel(state, "POS Invoice", sold.name, "Administrator")
-        log.info("cancelled %s at %s", sold.name, sold.outlet)
+        log.info("%s cancelled %s at %s", at(sold), sold.name, label(state, sold.outlet))
         return
     code, qty, _ = sold.items[0]
     doc = {"custom_franchise_outlet": sold.outlet, "is_return": 1, "return_against": sold.name,
            "items": [{"item_code": code, "qty": -qty}], "docstatus": 1}  # fmt: skip
     returned = pos.insert(state, doc, "Administrator")
-    log.info("return %s of %s at %s: %.2f", returned.name, sold.name, sold.outlet,
-             returned.grand_total)  # fmt: skip
+    log.info("%s return %s of %s at %s: %.2f", at(returned), returned.name, sold.name,
+             label(state, sold.outlet), returned.grand_total)  # fmt: skip
+
+
+def at(invoice) -> str:
+    """The site's clock time of a sale, as the pages show it (the terminal's own is UTC)."""
+    return invoice.modified.strftime("%H:%M:%S site time") if invoice.modified else ""
+
+
+def label(state, outlet: str) -> str:
+    return state.store.outlets[outlet]["outlet_name"]
 
 
 def main(argv=None):

@@ -17,7 +17,16 @@ ITEM_FIELDS = ("item_code", "item_name", "qty", "rate", "amount")
 
 def invoice_doc(invoice: data.Invoice) -> dict:
     """A POS Invoice or Sales Invoice as the REST API answers it: posting_time as Frappe's
-    str(timedelta), the hour not padded ("9:05:01.123456"); `items` its child rows."""
+    str(timedelta), the hour not padded ("9:05:01.123456"); `items` its child rows. Kept on
+    the invoice until it changes: lists read thousands of them (do not change the answer)."""
+    version = (invoice.modified, invoice.docstatus, invoice.consolidated_invoice)
+    kept = getattr(invoice, "kept_doc", None)
+    if kept is None or kept[0] != version:
+        kept = invoice.kept_doc = (version, build_doc(invoice))
+    return kept[1]
+
+
+def build_doc(invoice: data.Invoice) -> dict:
     posted = invoice.posted
     time_of_day = f"{posted.hour}:{posted:%M:%S}" + (f".{posted:%f}" if posted.microsecond else "")
     stamp = posted.strftime("%Y-%m-%d %H:%M:%S.%f")

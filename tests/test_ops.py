@@ -197,8 +197,8 @@ def test_the_demo_runs_and_stops_quietly():
     def read():
         for line in demo.stdout:
             lines.append(line)
-            if "frappe_sim INFO sale" in line:
-                sold.set()
+            if re.search(r"frappe_sim INFO \d\d:\d\d:\d\d site time sale \S+ at \D", line):
+                sold.set()  # by the outlet's name, at the site's clock
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()

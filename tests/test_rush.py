@@ -577,13 +577,16 @@ class BackOffice:
             time.sleep(0.05)
         with self.lock:
             self.closed_at = len(self.sold)
+        merged = set()  # a sale that committed before its closing is in it, whenever it returned
         for outlet in OUTLETS:
-            self.post("/api/method/frappe_sim.close_pos", {"outlet": outlet})
+            closing = self.post("/api/method/frappe_sim.close_pos", {"outlet": outlet})
+            merged.update(closing["message"]["pos_invoices"])
         yesterday = (date.fromisoformat(site_today(self.http)) - timedelta(days=1)).isoformat()
         for n in range(max(CANCELS, RETURNS, BACKDATED)):
             while len(self.sold) < self.closed_at + 10 * (n + 1) and not done.is_set():
                 time.sleep(0.05)
-            outlet, invoice, basket = self.sold[self.closed_at + 10 * n + 5]
+            later = self.sold[self.closed_at + 10 * n + 5 :]
+            invoice = next(sold for _, sold, _ in later if sold not in merged)
             if n < CANCELS:
                 self.post("/api/method/frappe.client.cancel",
                           {"doctype": "POS Invoice", "name": invoice})  # fmt: skip
