@@ -29,7 +29,10 @@ def redis_servers(env: dict) -> list[subprocess.Popen]:
         wanted.append(("REDIS_URL", 6390, "redis"))
     for name, preferred, directory in wanted:
         port = free_port(preferred)
-        servers.append(start_redis(port, VAR / directory, own_session=True))
+        # Ours keeps sessions and paired TVs across demo restarts (var/redis/); Frappe's
+        # carries only its realtime messages.
+        persist = name == "REDIS_URL"
+        servers.append(start_redis(port, VAR / directory, own_session=True, persist=persist))
         env[name] = f"redis://127.0.0.1:{port}/0"
     return servers
 

@@ -33,14 +33,15 @@ def free_port(preferred: int | None = None) -> int:
         return sock.getsockname()[1]
 
 
-def redis_command(port: int, directory: Path) -> list[str]:
+def redis_command(port: int, directory: Path, persist: bool = False) -> list[str]:
+    """`persist`: written to an append-only file in `directory`, read again at the next start."""
     directory.mkdir(parents=True, exist_ok=True)
     return [
         redis_binary(),
         "--port", str(port),
         "--bind", "127.0.0.1",
         "--save", "",
-        "--appendonly", "no",
+        "--appendonly", "yes" if persist else "no",
         "--dir", str(directory),
         "--loglevel", "warning",
         # Its own file, not the terminal: it warns of vm.overcommit_memory at every start.
@@ -49,12 +50,13 @@ def redis_command(port: int, directory: Path) -> list[str]:
 
 
 def start_redis(
-    port: int, directory: Path, timeout: float = 10.0, own_session: bool = False
-) -> subprocess.Popen:
+    port: int, directory: Path, timeout: float = 10.0, own_session: bool = False,
+    persist: bool = False,
+) -> subprocess.Popen:  # fmt: skip
     """Start Redis on `port` and return once it answers PING. In `own_session`, a Ctrl-C in the
     terminal does not reach it."""
     process = subprocess.Popen(
-        redis_command(port, directory),
+        redis_command(port, directory, persist),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
         start_new_session=own_session,

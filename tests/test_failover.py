@@ -2,8 +2,8 @@
 
 A master, a replica and three Sentinels on loopback (real redis-server processes, with a
 password), the web process and the bridge on REDIS_URL=redis+sentinel://..., a manager's page
-and a paired TV in Chromium. Times are printed (`pytest -s tests/test_failover.py`); README's
-fault table quotes them.
+and a paired TV in Chromium. Times are printed (`pytest -s tests/test_failover.py`);
+docs/operations.md quotes them.
 """
 
 import subprocess
