@@ -2,7 +2,8 @@
 
 Each test runs its own web process and bridge on its own Redis (so killing them disturbs no
 other test) beside the session's demo Frappe, and a real browser where a person would notice.
-Recovery times are printed (`pytest -s tests/test_faults.py`); docs/operations.md's "Running it" quotes them.
+Recovery times are printed (`pytest -s tests/test_faults.py`); docs/operations.md ("Running
+it") quotes them.
 """
 
 import os
