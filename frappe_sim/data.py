@@ -429,6 +429,8 @@ def build_store(
     for back in range(days, -1, -1):
         day = now.date() - timedelta(days=back)
         for outlet in trading:
+            if back == 0 and (outlet in silent or store.outlets[outlet]["status"] != "Active"):
+                continue  # today a suspended outlet sells nothing, and a silent one is quiet
             for _ in range(rng.randint(4, 18)):
                 posted = datetime.combine(day, datetime.min.time()) + timedelta(
                     seconds=rng.randint(8 * 3600, 22 * 3600 - 1),
