@@ -181,7 +181,7 @@ def test_keyboard_only_login_and_navigation(browser, web_server):
     expect(page.get_by_role("heading", name="Your outlets")).to_be_visible()
     tab_to(page, "button[data-sort=total_sales]")
     page.keyboard.press("Enter")
-    expect(page.locator("th[aria-sort=ascending]")).to_contain_text("Sales today")
+    expect(page.locator("th[aria-sort=descending]")).to_contain_text("Sales today")
     tab_to(page, 'a[href="/outlets/OUTLET-001"]')
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("outlet-name")).to_have_text("Downtown Outlet")
