@@ -290,8 +290,11 @@ def test_the_overview_totals_wait_for_every_outlet(browser, make_stack, frappe_h
     stack = make_stack()
     http = web_login(stack.web_url, "manager2@example.com", "manager2")
     assert http.get(f"{stack.web_url}/api/outlets/OUTLET-002/summary", timeout=10).ok  # cached
-    context = browser.new_context()
-    log_in(context.new_page(), stack.web_url, "manager2@example.com", "manager2")
+    context = browser.new_context()  # logged in as `http` is: no page has asked for OUTLET-003
+    context.add_cookies(
+        [{"name": c.name, "value": c.value, "url": stack.web_url, "httpOnly": True}
+         for c in http.cookies]
+    )  # fmt: skip
     frappe_http.as_service("POST", "/api/method/frappe_sim.set_delay", json={"seconds": 4})
     try:
         page = context.new_page()
