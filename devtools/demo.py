@@ -49,7 +49,7 @@ def procfile(web_port: int, frappe_port: int, env: dict) -> str:
     lines["web"] = (
         f"{shlex.quote(str(Path(sys.executable).parent / 'gunicorn'))} -k gevent -w 1"
         # A short grace at Ctrl-C: connected TVs would hold it for gunicorn's 30 s.
-        f" --graceful-timeout 2 -b 127.0.0.1:{web_port} 'dashboard:create_app()'"
+        f" --graceful-timeout 1 -b 127.0.0.1:{web_port} 'dashboard:create_app()'"
     )
     frappe = f"http://127.0.0.1:{frappe_port}/"
     lines["bridge"] = f"{python} -m devtools.after {frappe} {python} -m dashboard.bridge"
