@@ -146,6 +146,12 @@ def test_pages_pass_axe(browser, web_server, bridge, frappe_http, paired_manager
     problems += axe_problems(page)
     page.goto(web_server + "/displays")
     problems += axe_problems(page)
+    for path in ("/outlets/Lake%20View", "/outlets/OUTLET-001?period=monthly", "/no/such/page"):
+        page.goto(web_server + path)  # suspended, the month, not found
+        if page.locator("#live-badge").count():  # subscribed, its sales drawn and slid in
+            expect(page.locator("#live-badge")).to_have_attribute("data-state", "live")
+            page.wait_for_function("() => document.getAnimations().length === 0")
+        problems += axe_problems(page)
     page.goto(web_server + "/locator")
     expect(page.locator(".store").first).to_be_visible()
     problems += axe_problems(page)
@@ -155,6 +161,8 @@ def test_pages_pass_axe(browser, web_server, bridge, frappe_http, paired_manager
     tv.goto(web_server + "/tv")
     problems += axe_problems(tv)
     pair_in_browser(page, tv, web_server)
+    problems += axe_problems(tv)
+    tv.evaluate(GO_OFFLINE)
     problems += axe_problems(tv)
     assert problems == [], "\n".join(problems)
     tv.context.close()
