@@ -331,6 +331,8 @@ def test_the_pace_total_compares_like_with_like(browser, web_server, bridge, fra
     old = page.locator('tr[data-outlet="Old Harbour"]')
     expect(old.locator("[data-field=invoice_count]")).not_to_have_text("0", timeout=5000)
     expect(old.locator("[data-field=pace]")).to_have_text("—")
+    # Every outlet in, so that the totals row is drawn (it waits for all of them).
+    expect(page.locator("tfoot [data-total=pace]")).not_to_have_text("…", timeout=20_000)
     shown = page.evaluate("""() => {
       const rows = Array.from(document.querySelectorAll("tbody tr[data-outlet]"))
         .filter((row) => row.dataset.pace !== undefined);
