@@ -86,11 +86,7 @@ def ask_frappe_who(origin: str, site: str, cookie_header: str, authorization: st
         tries.append(({"Authorization": authorization}, True))
     for headers, by_token in tries:
         try:
-            answer = requests.get(
-                origin.rstrip("/") + "/api/method/frappe.realtime.get_user_info",
-                headers={**headers, "X-Frappe-Site-Name": site, "Accept": "application/json"},
-                timeout=5,
-            )
+            answer = call_back(origin, site, "frappe.realtime.get_user_info", headers)
         except requests.RequestException as exc:
             refusal = f"Unauthorized: Error: {exc}"
             raise socketio.exceptions.ConnectionRefusedError(refusal) from None
@@ -101,17 +97,21 @@ def ask_frappe_who(origin: str, site: str, cookie_header: str, authorization: st
 
 
 def may_subscribe(origin: str, site: str, cookie_header: str, doctype: str) -> bool:
+    method = "frappe.realtime.can_subscribe_doctype"
     try:
-        answer = requests.get(
-            origin.rstrip("/") + "/api/method/frappe.realtime.can_subscribe_doctype",
-            params={"doctype": doctype},
-            headers={"Cookie": cookie_header, "X-Frappe-Site-Name": site,
-                     "Accept": "application/json"},
-            timeout=5,
-        )  # fmt: skip
+        return call_back(origin, site, method, {"Cookie": cookie_header}, doctype=doctype).ok
     except requests.RequestException:
         return False
-    return answer.ok
+
+
+def call_back(origin: str, site: str, method: str, headers: dict, **params) -> requests.Response:
+    """A whitelisted method of Frappe's web server at `origin`, as its realtime server calls."""
+    return requests.get(
+        origin.rstrip("/") + f"/api/method/{method}",
+        params=params,
+        headers={**headers, "X-Frappe-Site-Name": site, "Accept": "application/json"},
+        timeout=5,
+    )
 
 
 def relay(sio: socketio.Server, redis_url: str, on_bad_message) -> None:
