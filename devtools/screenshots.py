@@ -1,8 +1,8 @@
 """`python -m devtools.screenshots`: retake the README's screenshots from a running `make demo`.
 
 `python -m devtools.screenshots --matrix DIR` instead renders every page in its states (live,
-offline, empty, refused, customer-facing, pairing) at every screen size of SIZES into DIR, to be
-looked at before a change to the screens is called done.
+offline, empty, quiet, refused, customer-facing, pairing) at every screen size of SIZES into DIR,
+to be looked at before a change to the screens is called done.
 
 Pages are opened first, then a few POS sales are submitted to the demo Frappe, so the pictures
 show sales that arrived live; the overview waits for the demo's quiet outlet to be marked. Map
@@ -13,9 +13,12 @@ plain local stand-in (a light square with a grid).
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 from playwright.sync_api import expect, sync_playwright
+
+from .demo import SILENT_OUTLET
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -58,11 +61,11 @@ def logged_in(browser, viewport, user=("Administrator", "admin")):
     return page
 
 
-def pair_tv(browser, manager, public=False):
+def pair_tv(browser, manager, public=False, outlet="OUTLET-001"):
     tv = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
     tv.goto(f"{WEB}/tv")
     code = tv.locator("#pairing-code").inner_text()
-    manager.goto(f"{WEB}/outlets/OUTLET-001/displays?code={code}")
+    manager.goto(f"{WEB}/outlets/{quote(outlet)}/displays?code={code}")
     manager.fill("form >> input[name=label] >> nth=0", "Front counter TV")
     if public:
         manager.check("form >> input[name=public_safe] >> nth=0")
@@ -92,6 +95,7 @@ def matrix(out: Path) -> int:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
         manager = logged_in(browser, {"width": 1366, "height": 800})
         tvs = {name: pair_tv(browser, manager, name == "customer") for name in ("tv", "customer")}
+        tvs["quiet"] = pair_tv(browser, manager, outlet=SILENT_OUTLET)  # no sale yet today
         for items in SALES:
             sell("OUTLET-001", items)
         time.sleep(2)

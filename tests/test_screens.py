@@ -11,6 +11,7 @@ from .test_tv import pair_in_browser, pair_over_http
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 800}
+LOADING = "… loading"  # a figure not in yet, as the page writes it (the word is for screen readers)
 
 # Elements that lie (partly) outside the viewport's width, or are cut by a box that scrolls.
 OFF_SCREEN = """(selector) => {
@@ -292,6 +293,36 @@ def test_tvs_fit_every_screen_they_are_mounted_on(browser, web_server, bridge, f
     assert problems == {}, "\n".join(f"{name}: {found}" for name, found in problems.items())
 
 
+def test_a_tv_on_a_day_without_sales_says_so_on_every_screen(browser, fresh_outlet):
+    """Before the first sale a TV says there is none yet (not blank lists), in every shape, and
+    the first sale replaces the notices."""
+    admin = web_login(fresh_outlet.web_url, "Administrator", "admin")
+    tvs = {
+        "TV": pair_over_http(fresh_outlet.web_url, admin, outlet="BENCH-0000", label="Empty"),
+        "customer TV": pair_over_http(
+            fresh_outlet.web_url, admin, outlet="BENCH-0000", label="Empty public", public=True
+        ),
+    }
+    problems = {}
+    for size_name, size in TV_SIZES.items():
+        for kind, tv_http in tvs.items():
+            page = tv_page(browser, fresh_outlet.web_url, tv_http, size)
+            expect(page.locator("#tv-ticker-none")).to_have_text("No sales yet today")
+            expect(page.locator("#tv-top-none")).to_have_text("None yet today")
+            problems[f"{kind} {size_name}"] = page.evaluate(LAYOUT, TV_PARTS + ", .tv-none")
+            page.context.close()
+    problems = {name: found for name, found in problems.items() if found}
+    assert problems == {}, "\n".join(f"{name}: {found}" for name, found in problems.items())
+    page = tv_page(browser, fresh_outlet.web_url, tvs["TV"], TV_SIZES["portrait"])
+    expect(page.locator("#tv-state")).to_have_attribute("data-state", "live", timeout=10_000)
+    submit_sale(fresh_outlet.frappe_http, "BENCH-0000", [{"item_code": "MUFFIN-01", "qty": 3}])
+    expect(page.locator("#tv-ticker li")).to_have_count(1, timeout=5000)
+    expect(page.locator("#tv-ticker-none")).to_be_hidden()
+    expect(page.locator("#tv-top-none")).to_be_hidden()
+    expect(page.locator("#tv-top li")).to_have_text("Blueberry Muffin3")
+    page.context.close()
+
+
 def test_the_overview_totals_wait_for_every_outlet(browser, make_stack, frappe_http):
     """While an outlet's figures have not come (Frappe slow, nothing cached), the totals row
     does not claim to be all the outlets: it says it is loading, and adds up once all are in."""
@@ -308,17 +339,17 @@ def test_the_overview_totals_wait_for_every_outlet(browser, make_stack, frappe_h
         page = context.new_page()
         page.goto(stack.web_url + "/")
         row = page.locator('tr[data-outlet="OUTLET-002"] [data-field=total_sales]')
-        expect(row).not_to_have_text("…", timeout=10_000)
+        expect(row).not_to_have_text(LOADING, timeout=10_000)
         page.wait_for_timeout(1000)
-        expect(page.locator('tr[data-outlet="OUTLET-003"] [data-field=total_sales]')).to_have_text(
-            "…"
-        )
-        expect(page.locator("tfoot [data-total=total_sales]")).to_have_text("…")
+        # A placeholder says it is loading, to a screen reader too (its name is "… loading").
+        waiting = page.locator('tr[data-outlet="OUTLET-003"] [data-field=total_sales]')
+        expect(waiting).to_have_text(LOADING)
+        expect(page.locator("tfoot [data-total=total_sales]")).to_have_text(LOADING)
         expect(page.locator("#figures-as-of")).to_have_text("Loading: 1 of 2 outlets in")
     finally:
         frappe_http.as_service("POST", "/api/method/frappe_sim.set_delay", json={"seconds": 0})
     expect(page.locator("#figures-as-of")).to_contain_text("2 outlets · as of", timeout=15_000)
-    expect(page.locator("tfoot [data-total=total_sales]")).not_to_have_text("…")
+    expect(page.locator("tfoot [data-total=total_sales]")).not_to_have_text(LOADING)
     page.context.close()
 
 
@@ -332,7 +363,7 @@ def test_the_pace_total_compares_like_with_like(browser, web_server, bridge, fra
     expect(old.locator("[data-field=invoice_count]")).not_to_have_text("0", timeout=5000)
     expect(old.locator("[data-field=pace]")).to_have_text("—")
     # Every outlet in, so that the totals row is drawn (it waits for all of them).
-    expect(page.locator("tfoot [data-total=pace]")).not_to_have_text("…", timeout=20_000)
+    expect(page.locator("tfoot [data-total=pace]")).not_to_have_text(LOADING, timeout=20_000)
     shown = page.evaluate("""() => {
       const rows = Array.from(document.querySelectorAll("tbody tr[data-outlet]"))
         .filter((row) => row.dataset.pace !== undefined);

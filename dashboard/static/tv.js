@@ -65,6 +65,14 @@
         return row;
       }),
     );
+    showNone();
+  }
+
+  // A day with no sales yet says so, instead of blank lists under their headings.
+  function showNone() {
+    const none = day.invoices === 0;
+    $("tv-top-none").hidden = !none || day.top.length > 0;
+    $("tv-ticker-none").hidden = !none || $("tv-ticker").children.length > 0;
   }
 
   function addToTicker(sale) {
@@ -87,6 +95,7 @@
     ticker.prepend(row);
     while (ticker.children.length > TICKER_SIZE) ticker.lastElementChild.remove();
     showWholeLines();
+    showNone();
   }
 
   // As many of the latest sales as the screen has room for, each line whole.
@@ -106,6 +115,7 @@
       // Midnight at the site: start from zero even if no sale comes.
       day.current = today;
       $("tv-ticker").replaceChildren();
+      showNone();
       live.startDay(outlet, today);
       window.fetchSummary(screen.dataset.dataUrl).then((s) => s && live.snapshot(outlet, s));
     }
@@ -134,6 +144,7 @@
     for (const row of $("tv-ticker").querySelectorAll("li")) {
       if (row.dataset.invoice === cancelled.invoice) row.remove();
     }
+    showNone();
   }
 
   function onState(state, info) {
