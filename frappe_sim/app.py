@@ -277,7 +277,12 @@ def create_app(state: SimState) -> Flask:
         require_outlet_doctype(doctype)
         readable = state.store.outlets.values()
         rows = [doc for doc in readable if state.store.may_read(g.user, doc["name"])]
-        return json_response({"data": run_list(rows, request_args(), OUTLET_FIELDS)})
+        answer = run_list(rows, request_args(), OUTLET_FIELDS, hidden=hidden_fields())
+        return json_response({"data": answer})
+
+    def hidden_fields() -> frozenset:
+        """The outlet fields the caller may not read (their permission level)."""
+        return frozenset() if g.user.reads_level_1 else data.PERMLEVEL_1
 
     def invoice_list(doctype):
         """Invoices as Frappe lists them: the caller's User Permissions on Franchise Outlet
@@ -315,7 +320,9 @@ def create_app(state: SimState) -> Flask:
             raise FrappeException(404, "DoesNotExistError", f"{doctype} {name} not found")
         if not state.store.may_read(g.user, name):
             raise no_permission(doctype, name)
-        return json_response({"data": doc})
+        # Document.apply_fieldlevel_read_permissions: the fields are left out, not emptied.
+        hidden = hidden_fields()
+        return json_response({"data": {k: v for k, v in doc.items() if k not in hidden}})
 
     @app.route("/api/resource/<doctype>", methods=["POST"])
     def resource_insert(doctype):

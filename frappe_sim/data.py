@@ -117,13 +117,14 @@ class User:
     two_factor: bool = False
     password_expired: bool = False
     enabled: bool = True
+    reads_level_1: bool = False  # a role with read at permission level 1 (PERMLEVEL_1)
 
 
 ALL_OUTLETS = None
 USERS = {
     u.name: u
     for u in [
-        User("Administrator", "admin", "Administrator", outlets=ALL_OUTLETS),
+        User("Administrator", "admin", "Administrator", outlets=ALL_OUTLETS, reads_level_1=True),
         User("manager1@example.com", "manager1", "Manager One", outlets=frozenset({"OUTLET-001"})),
         User(
             "manager2@example.com",
@@ -145,7 +146,7 @@ USERS = {
         # A System User with a password and no permissions, as a bridge's account may be.
         User("bridge@example.com", "bridge", "Realtime Bridge"),
         # The service account behind API key/secret: reads every outlet.
-        User("api@example.com", "", "Dashboard Service", outlets=ALL_OUTLETS),
+        User("api@example.com", "", "Dashboard Service", outlets=ALL_OUTLETS, reads_level_1=True),
     ]
 }
 OTP_CODE = "123456"
@@ -352,9 +353,36 @@ def is_menu_item(code) -> bool:
     return isinstance(code, str) and code in _MENU_BY_CODE
 
 
-def outlet_docs() -> dict:
+# The franchise terms of each outlet (territory, franchise type, royalty %, initial investment,
+# agreement end in days from today or None for five years on), as the seed's
+# create_franchise_outlet writes them: the agreement starts 60 months before it ends.
+TERMS = {
+    "OUTLET-001": ("West India", "Standard", 6.0, 2_500_000, 45),  # ends within 90 days
+    "OUTLET-002": ("South India", "Express", 7.5, 1_800_000, None),
+    "OUTLET-003": ("West India", "Standard", 6.0, 2_200_000, None),
+    "Café Central": ("West India", "Standard", 5.0, 2_000_000, None),
+    "Marine Drive Kiosk": ("West India", "Kiosk", 4.0, 600_000, 20),  # ends within 90 days
+    "Connaught Place": ("North India", "Flagship", 8.0, 5_500_000, None),
+    "Park Street": ("East India", "Standard", 5.0, 1_900_000, None),
+    "Jubilee Hills": ("South India", "Standard", 5.0, 2_100_000, None),
+    "T. Nagar": ("South India", "Express", 6.5, 1_700_000, -10),  # ended, still selling
+    "Koregaon Park": ("West India", "Standard", 5.0, 2_000_000, None),
+    "Station Road Express": ("North India", "Kiosk", 4.0, 650_000, None),
+    "Chai & Co. <Express>": ("West India", "Express", 5.5, 1_200_000, None),
+    "Lake View": ("North India", "Standard", 5.0, 1_500_000, None),
+    "Old Harbour": ("South India", "Standard", 5.0, 1_600_000, -120),
+}
+SUSPENSION_REASONS = {"Lake View": "Non-payment of royalties"}
+# Fields at permission level 1 (the franchisor's money): only roles granted level 1 read them.
+# Frappe leaves them out of the REST answers of everyone else (frappe-contract.md).
+PERMLEVEL_1 = frozenset({"custom_royalty_percentage", "custom_initial_investment"})
+
+
+def outlet_docs(today: date) -> dict:
     docs = {}
     for number, (name, outlet_name, city, state, status, lat, lng, manager) in enumerate(OUTLETS):
+        territory, kind, royalty, investment, ends_in = TERMS[name]
+        end = today + timedelta(days=ends_in) if ends_in is not None else add_months(today, 60)
         docs[name] = {
             "name": name,
             "owner": "Administrator",
@@ -368,13 +396,31 @@ def outlet_docs() -> dict:
             "city": city,
             "state": state,
             "status": status,
+            "territory": territory,
             "custom_latitude": lat,
             "custom_longitude": lng,
+            "custom_franchise_type": kind,
             "custom_manager_email": manager,
-            "custom_royalty_percentage": 8.0,
+            "custom_initial_investment": float(investment),
+            "custom_royalty_percentage": royalty,
+            "custom_agreement_start_date": add_months(end, -60).isoformat(),
+            "custom_agreement_end_date": end.isoformat(),
+            "custom_suspension_reason": SUSPENSION_REASONS.get(name),
             "doctype": "Franchise Outlet",
         }
     return docs
+
+
+def add_months(day: date, months: int) -> date:
+    """frappe.utils.add_months: the same day of the month, or the month's last day."""
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for last in (31, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, last))
+        except ValueError:
+            continue
+    raise ValueError(day)
 
 
 # For tests (--hostile-names): markup and script in every label people type into Frappe, which
@@ -414,7 +460,8 @@ def build_store(
     `silent` outlets are busy all day on past same weekdays (add_busy_weekdays). On a
     consolidated site every earlier day was closed at its end; today's POS Invoices are open.
     """
-    store = Store(time_zone=ZoneInfo(time_zone), mode=mode, outlets=outlet_docs())
+    zone = ZoneInfo(time_zone)
+    store = Store(time_zone=zone, mode=mode, outlets=outlet_docs(datetime.now(zone).date()))
     template = store.outlets["OUTLET-001"]
     for i in range(extra_outlets):
         name = f"BENCH-{i:04d}"
@@ -429,8 +476,8 @@ def build_store(
     for back in range(days, -1, -1):
         day = now.date() - timedelta(days=back)
         for outlet in trading:
-            if back == 0 and (outlet in silent or store.outlets[outlet]["status"] != "Active"):
-                continue  # today a suspended outlet sells nothing, and a silent one is quiet
+            if back == 0 and outlet in silent:
+                continue  # a silent one is quiet today (a suspended one's tills still sell)
             for _ in range(rng.randint(4, 18)):
                 posted = datetime.combine(day, datetime.min.time()) + timedelta(
                     seconds=rng.randint(8 * 3600, 22 * 3600 - 1),

@@ -29,8 +29,10 @@ AGGREGATE = re.compile(r"(count|sum)\((.+)\)", re.IGNORECASE)
 CHILD_FIELDS = frozenset({"item_code", "item_name", "qty", "rate", "amount"})
 OUTLET_FIELDS = frozenset(
     {"name", "owner", "creation", "modified", "modified_by", "docstatus", "idx", "outlet_name",
-     "city", "state", "status", "custom_latitude", "custom_longitude", "custom_manager_email",
-     "custom_royalty_percentage", "doctype"}
+     "city", "state", "status", "territory", "custom_latitude", "custom_longitude",
+     "custom_franchise_type", "custom_manager_email", "custom_initial_investment",
+     "custom_royalty_percentage", "custom_agreement_start_date", "custom_agreement_end_date",
+     "custom_suspension_reason", "doctype"}
 )  # fmt: skip
 INVOICE_FIELDS = {
     "Sales Invoice": frozenset(
@@ -46,15 +48,19 @@ INVOICE_FIELDS = {
 }  # fmt: skip
 
 
-def run_list(rows: list, args: dict, known: frozenset, child: str | None = None) -> list:
+def run_list(
+    rows: list, args: dict, known: frozenset, child: str | None = None, hidden=frozenset()
+) -> list:
     """Frappe's answer to a list request over `rows` (docs; `items` holds child rows when the
-    doctype has a table, named `child`)."""
+    doctype has a table, named `child`). Fields in `hidden` (a permission level the caller
+    lacks) are dropped from the query without a word, as DatabaseQuery does."""
     names = as_field_list(args.get("fields"))
     filters = parse_json_arg(args.get("filters"), [])
     rows = [doc for doc in rows if matches(doc, filters, known)]
     if "*" in names:
-        names = sorted(known)
+        names = sorted(known - hidden)
     fields = [parse_field(f, known, child) for f in names]
+    fields = [field for field in fields if field["column"] not in hidden]
     if any(field["child"] for field in fields):
         rows = [{**doc, **line} for doc in rows for line in doc.get("items") or [{}]]
     group_by = [parse_field(g, known, child)["column"] for g in split(args.get("group_by"))]

@@ -2,6 +2,7 @@
 
 import json
 import time
+from datetime import date, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -490,3 +491,35 @@ def test_realtime_sends_every_sale_to_system_users_only(frappe_url, frappe_http)
     finally:
         for client in (leaky, guest, token):
             client.disconnect()
+
+
+def test_royalty_fields_are_left_out_for_people_without_their_permission_level(frappe_http):
+    """The franchisor's money fields are at permission level 1: Frappe leaves them out of a
+    manager's answers (lists, `*` and single documents) and keeps them for Administrator."""
+    money = {"custom_royalty_percentage", "custom_initial_investment"}
+    fields = json.dumps(["name", "territory", "custom_royalty_percentage", "custom_franchise_type"])
+    for user, password, readable in (("manager1@example.com", "manager1", False),
+                                     ("Administrator", "admin", True)):  # fmt: skip
+        cookies = {"sid": frappe_http.sid(user, password)}
+        rows = frappe_http.request("GET", OUTLETS, params={"fields": fields}, cookies=cookies)
+        row = next(r for r in rows.json()["data"] if r["name"] == "OUTLET-001")
+        assert row["territory"] == "West India" and row["custom_franchise_type"] == "Standard"
+        assert ("custom_royalty_percentage" in row) is readable
+        every = frappe_http.request("GET", OUTLETS, params={"fields": '["*"]'}, cookies=cookies)
+        assert bool(money & set(every.json()["data"][0])) is readable
+        doc = frappe_http.request("GET", f"{OUTLETS}/OUTLET-001", cookies=cookies).json()["data"]
+        assert bool(money & set(doc)) is readable
+        assert doc["custom_agreement_end_date"] > doc["custom_agreement_start_date"]
+    assert row["custom_royalty_percentage"] == 6.0
+
+
+def test_the_demo_site_has_agreements_and_standing_to_look_at(frappe_http):
+    """Agreements ending within 90 days, one ended, and a suspension with its reason, with
+    dates around today (the seed's 60-month agreements)."""
+    rows = frappe_http.as_service("GET", OUTLETS, params={"fields": '["*"]', "limit": 0})
+    docs = {doc["name"]: doc for doc in rows.json()["data"]}
+    today = date.fromisoformat(docs["OUTLET-002"]["custom_agreement_start_date"])  # signed today
+    ends = {name: date.fromisoformat(d["custom_agreement_end_date"]) for name, d in docs.items()}
+    assert docs["Lake View"]["custom_suspension_reason"] == "Non-payment of royalties"
+    assert docs["T. Nagar"]["status"] == "Active" and ends["T. Nagar"] < today  # ended
+    assert today < ends["OUTLET-001"] <= today + timedelta(days=90)
