@@ -30,6 +30,8 @@ def main() -> None:
                         help="pages: a thinking user's pause between requests")  # fmt: skip
     parser.add_argument("--pages", default=",".join(pages.PAGES),
                         help="pages: which of them, comma-separated")  # fmt: skip
+    parser.add_argument("--page-outlets", type=int, default=1,
+                        help="pages: outlets besides the demo site's 14")  # fmt: skip
     parser.add_argument("--pace-outlets", type=int, default=500)
     parser.add_argument("--queue-seconds", type=float, default=5.0)
     parser.add_argument("--capacity-clients", type=int, default=1000,
@@ -83,9 +85,11 @@ def main() -> None:
             args.think_ms,
             args.web_processes,
             args.pages.split(","),
+            args.page_outlets,
         )
         title = (
-            f"Pages: {args.page_users} concurrent users for {args.page_seconds} s each "
+            f"Pages: {args.page_users} concurrent users for {args.page_seconds} s each, "
+            f"{args.page_outlets + 14} outlets "
             f"({args.server} {where}); median (min–max) of {args.runs} runs"
         )
         report(pages, table, title)

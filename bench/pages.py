@@ -50,9 +50,9 @@ def wrk(url: str, cookie: str, connections: int, seconds: int, think_ms: int = 0
 
 
 def one_run(mode: str, cold: bool, users: int, seconds: int, think_ms: int, tmp: Path,
-            web_processes: int, pages: list[str]) -> dict:  # fmt: skip
+            web_processes: int, pages: list[str], outlets: int = 1) -> dict:  # fmt: skip
     settings = {"FIGURES_CACHE_SECONDS": "0.001"} if cold else {}
-    with Stack(mode, tmp, outlets=1, web_processes=web_processes, **settings) as stack:
+    with Stack(mode, tmp, outlets=outlets, web_processes=web_processes, **settings) as stack:
         cookie = login_cookie(stack.web_url)
         results = {}
         for name in pages:
@@ -68,7 +68,8 @@ def one_run(mode: str, cold: bool, users: int, seconds: int, think_ms: int, tmp:
 
 
 def scenario(mode: str, users: int, seconds: int, runs: int, think_ms: int = 1000,
-             web_processes: int = 1, pages: list[str] | None = None) -> dict:  # fmt: skip
+             web_processes: int = 1, pages: list[str] | None = None,
+             outlets: int = 1) -> dict:  # fmt: skip
     pages = pages or list(PAGES)
     table = {}
     for cold in (False, True):
@@ -76,7 +77,17 @@ def scenario(mode: str, users: int, seconds: int, runs: int, think_ms: int = 100
         for _ in range(runs):
             with tempfile.TemporaryDirectory() as tmp:
                 runs_out.append(
-                    one_run(mode, cold, users, seconds, think_ms, Path(tmp), web_processes, pages)
+                    one_run(
+                        mode,
+                        cold,
+                        users,
+                        seconds,
+                        think_ms,
+                        Path(tmp),
+                        web_processes,
+                        pages,
+                        outlets,
+                    )
                 )
         for name in pages:
             rows = [run[name] for run in runs_out]

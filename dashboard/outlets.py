@@ -11,6 +11,7 @@ import time
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from . import network
 from .cache import UNREAD, SharedCache
 from .channel import quiet_key
 from .frappe import FrappeError, NotFound, NotPermitted
@@ -71,8 +72,7 @@ class Outlets:
             return {"access": DENY}
         except NotFound:
             return {"access": MISSING}
-        return {"access": ALLOW, "label": text_or(doc.get("outlet_name"), outlet),
-                "status": text_or(doc.get("status"), "Unknown")}  # fmt: skip
+        return grant(outlet_row({**doc, "name": outlet}))
 
     def exists(self, outlet: str) -> bool | None:
         """Whether the site has `outlet`, as the service account sees it; None when Frappe
@@ -106,16 +106,14 @@ class Outlets:
         def fetch():
             rows = self.frappe.get_list(
                 "Franchise Outlet",
-                fields=["name", "outlet_name", "city", "status"],
+                fields=["name", "outlet_name", "city", "status", *network.FIELDS],
                 order_by="outlet_name asc",
                 sid=sid,
             )
             outlets = [outlet_row(row) for row in rows if isinstance(row.get("name"), str)]
-            self.cache.write_many({
-                permission_key(user, outlet["name"]):
-                    {"access": ALLOW, "label": outlet["label"], "status": outlet["status"]}
-                for outlet in outlets
-            })  # fmt: skip
+            self.cache.write_many(
+                {permission_key(user, outlet["name"]): grant(outlet) for outlet in outlets}
+            )
             return outlets
 
         return self.cache.get(
@@ -138,6 +136,9 @@ class Outlets:
         fetch = self.fetcher(outlet, period, sid)
         figures = {**self.figures(outlet, period, answer["label"], fetch, held),
                    "status": answer.get("status", "Unknown")}  # fmt: skip
+        if "royalty_rate" in answer:  # this person may read it (network.py)
+            rate = answer["royalty_rate"]
+            figures.update(royalty_rate=rate, royalty=network.royalty(figures["total_sales"], rate))
         if period != "daily":
             return figures
         return self.today(figures, user, sid, quiet, pace_access)
@@ -249,14 +250,21 @@ def permission_key(user: str, outlet: str) -> str:
 
 
 def outlet_row(row: dict) -> dict:
-    """Only the text we show, whatever else Frappe sent."""
+    """Only what we show, whatever else Frappe sent: the royalty rate only if it sent one."""
     name = row["name"]
     return {
         "name": name,
         "label": text_or(row.get("outlet_name"), name),
         "city": text_or(row.get("city"), ""),
         "status": text_or(row.get("status"), "Unknown"),
+        **network.terms(row),
     }
+
+
+def grant(outlet: dict) -> dict:
+    """A person's permission answer for an outlet: with what they may see of it."""
+    kept = ("label", "status", "royalty_rate")
+    return {"access": ALLOW, **{key: outlet[key] for key in kept if key in outlet}}
 
 
 def text_or(value, default: str) -> str:

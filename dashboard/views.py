@@ -6,6 +6,7 @@ import time
 import redis
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
+from . import network
 from .auth import current_manager, login_required, manager_sid
 from .frappe import FrappeError, NotFound, NotPermitted
 from .live import bridge_status
@@ -64,11 +65,37 @@ def healthz():
 @bp.route("/")
 @login_required
 def index():
+    """Every outlet the person may read, by territory, for today or the month so far; narrowed
+    to a territory or a franchise type when asked."""
+    period = request.args.get("period", "daily")
+    if period not in PERIODS:
+        abort(400, description=f"Unknown period. Use one of: {', '.join(PERIODS)}.")
     try:
         rows = outlets().list_for(current_manager()["user"], manager_sid())
     except NotPermitted:
         rows = []  # a user without any read right on outlets simply has none
-    return render_template("index.html", outlets=rows)
+    chosen = {key: request.args.get(key, "")[:140] for key in ("territory", "type")}
+    shown = [
+        row for row in rows
+        if chosen["territory"] in ("", row.get("territory"))
+        and chosen["type"] in ("", row.get("franchise_type"))
+    ]  # fmt: skip
+    return render_template(
+        "index.html",
+        outlets=shown,
+        every_outlet=rows,
+        groups=network.territories(shown),
+        chosen=chosen,
+        choices={
+            "territory": sorted({row.get("territory") or "" for row in rows} - {""}),
+            "type": sorted({row.get("franchise_type") or "" for row in rows} - {""}),
+        },
+        attention=network.needing_attention(rows, outlets().site_date()),
+        royalty=any("royalty_rate" in row for row in shown),
+        period=period,
+        periods=PERIODS,
+        period_labels=PERIOD_LABELS,
+    )
 
 
 def checked_request(outlet: str) -> str:

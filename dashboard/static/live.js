@@ -290,8 +290,10 @@
           if (ack && ack.error === "unavailable") setTimeout(() => socket.connected && subscribe(outlet), RETRY_REFUSED_MS);
           return;
         }
-        if (ack.snapshot) applySnapshot(outlet, ack.snapshot, false);
-        else if (!figures.has(outlet)) fetchUntilAnswered(outlet); // Frappe did not answer in time
+        // The socket's snapshot is today's: figures of another period are fetched.
+        const ours = ack.snapshot && (!ack.snapshot.period || ack.snapshot.period === period);
+        if (ours) applySnapshot(outlet, ack.snapshot, false);
+        else if (!figures.has(outlet)) fetchUntilAnswered(outlet); // or Frappe did not answer in time
         for (const event of ack.events) accept(event, false);
         if (ack.last_id) lastId.set(outlet, ack.last_id);
         bridgeAlive = ack.bridge.alive;
@@ -383,6 +385,9 @@
       snapshot: (outlet, summary) => applySnapshot(outlet, summary, false),
     };
   };
+
+  // Royalty on the sales at `rate` percent, to the minor unit, halves up (network.royalty).
+  window.royaltyOf = (sales, rate) => Math.round(sales * Number(rate)) / 100;
 
   // "+12 %" and "+12 % on last Wednesday at this time" for a pace ratio; "—" without one.
   window.paceText = function paceText(pace, day) {

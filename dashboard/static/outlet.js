@@ -121,6 +121,9 @@
     showFigure("total_sales", figures.total_sales, money);
     showFigure("invoice_count", figures.invoice_count, count);
     showFigure("avg_order_value", figures.avg_order_value, money, figures.invoice_count > 0);
+    const royalty = document.querySelector('[data-figure="royalty"]');
+    // The sales above times the outlet's percentage: the two always agree.
+    if (royalty) showFigure("royalty", window.royaltyOf(figures.total_sales, royalty.dataset.rate), money);
     const now = window.siteClock(new Date()); // live: the figures hold every sale until now
     document.querySelectorAll(".as-of").forEach((element) => (element.textContent = `as of ${now}`));
     showTopItems(figures.top_items);

@@ -5,8 +5,9 @@
   if (!table) return;
   const money = new Intl.NumberFormat(table.dataset.locale, { style: "currency", currency: table.dataset.currency });
   const count = new Intl.NumberFormat(table.dataset.locale);
-  const rows = Array.from(table.tBodies[0].rows);
+  const rows = Array.from(table.querySelectorAll("tbody tr[data-outlet]"));
   const byOutlet = new Map(rows.map((row) => [row.dataset.outlet, row]));
+  const period = table.dataset.period;
 
   function show(row, figures) {
     const formats = { total_sales: money, invoice_count: count, avg_order_value: money };
@@ -18,10 +19,22 @@
       cell.textContent = none ? "—" : format.format(figures[field]);
       cell.dataset.value = figures[field];
     }
-    const pace = window.paceText(figures.pace, figures.day);
+    // Royalty accrued: the sales shown times the outlet's percentage (only on the page of a
+    // person Frappe lets read the percentage), so the two never disagree.
+    const royaltyCell = row.querySelector('[data-field="royalty"]');
+    if (royaltyCell && row.dataset.royaltyRate !== undefined) {
+      const royalty = window.royaltyOf(figures.total_sales, row.dataset.royaltyRate);
+      row.dataset.royalty = String(royalty);
+      royaltyCell.textContent = money.format(royalty);
+      royaltyCell.dataset.value = royalty;
+      royaltyCell.title = `${row.dataset.royaltyRate} % of ${money.format(figures.total_sales)}`;
+    } else if (royaltyCell) royaltyCell.textContent = "—";
     const paceCell = row.querySelector('[data-field="pace"]');
-    paceCell.textContent = pace.short;
-    paceCell.title = figures.pace ? pace.long : figures.pace_hidden || "";
+    if (paceCell) {
+      const pace = window.paceText(figures.pace, figures.day);
+      paceCell.textContent = pace.short;
+      paceCell.title = figures.pace ? pace.long : figures.pace_hidden || "";
+    }
     if (figures.pace && figures.pace.ratio !== null) row.dataset.pace = String(figures.pace.ratio);
     else delete row.dataset.pace; // sorts last
     row.dataset.paceToday = figures.pace ? figures.pace.today : "";
@@ -31,10 +44,21 @@
     row.querySelector('[data-field="last_sale"]').textContent = figures.last_sale ? figures.last_sale.slice(11, 19) : "—";
     row.classList.toggle("stale", figures.stale);
     row.title = figures.stale ? "Frappe is not answering: last known figures" : "";
+    showSelling(row.dataset.outlet, figures.invoice_count);
+  }
+
+  // An outlet that needs attention (suspended, agreement ended) and still sells says so.
+  function showSelling(outlet, invoices) {
+    const mark = document.querySelector(`.attention li[data-outlet="${CSS.escape(outlet)}"] [data-field=selling]`);
+    if (!mark) return;
+    const when = period === "daily" ? "today" : "this month";
+    mark.hidden = !invoices;
+    mark.textContent = invoices ? `; still selling: ${count.format(invoices)} invoice${invoices === 1 ? "" : "s"} ${when}` : "";
   }
 
   window.LiveSales({
     outlets: Array.from(byOutlet.keys()),
+    period, // this month's figures count this month's sales as they come
     badge: document.getElementById("live-badge"),
     onNotice: (message) => (document.getElementById("live-notice").textContent = message),
     refresh: (outlet) => window.fetchSummary(byOutlet.get(outlet).dataset.summaryUrl),
@@ -51,37 +75,51 @@
     },
   });
 
-  // Head office: the sum over the outlets shown, once every one of them is in (a sum of some
-  // would read as all of them), and when the figures were last current.
+  // The sum over the outlets shown (each territory's below its rows, all of them in the foot),
+  // once every one of them is in (a sum of some would read as all of them).
   function showTotals() {
     const known = rows.filter((row) => row.dataset.invoice_count !== undefined);
     document.getElementById("figures-as-of").textContent = known.length < rows.length
       ? `Loading: ${known.length} of ${rows.length} outlets in`
       : `${rows.length} outlets · as of ${window.siteClock(new Date())}`;
-    if (known.length < rows.length) return;
-    const total = known.reduce((sum, row) => sum + Number(row.dataset.total_sales), 0);
-    const invoices = known.reduce((sum, row) => sum + Number(row.dataset.invoice_count), 0);
+    for (const body of table.tBodies) {
+      const subtotal = body.querySelector("tr.subtotal");
+      if (subtotal) showSum(subtotal, Array.from(body.querySelectorAll("tr[data-outlet]")));
+    }
+    showSum(table.tFoot.rows[0], rows);
+  }
+
+  function showSum(target, members) {
+    const known = members.filter((row) => row.dataset.invoice_count !== undefined);
+    if (known.length < members.length) return;
+    const sum = (key) => known.reduce((total, row) => total + Number(row.dataset[key] || 0), 0);
+    const total = sum("total_sales");
+    const invoices = sum("invoice_count");
+    const royalty = sum("royalty");
     const cells = {
       total_sales: money.format(total),
       invoice_count: count.format(invoices),
       avg_order_value: invoices ? money.format(total / invoices) : "—",
+      royalty: money.format(royalty),
     };
-    const values = { total_sales: total, invoice_count: invoices, avg_order_value: invoices ? total / invoices : 0 };
+    const values = { total_sales: total, invoice_count: invoices, avg_order_value: invoices ? total / invoices : 0, royalty };
     // Like with like: the outlets that show a pace, their sales so far against theirs last
     // week by now; the others (no baseline yet) are left out, and the cell says how many count.
     const paced = known.filter((row) => row.dataset.pace !== undefined);
-    const before = paced.reduce((sum, row) => sum + Number(row.dataset.paceBefore), 0);
-    const today = paced.reduce((sum, row) => sum + Number(row.dataset.paceToday), 0);
+    const before = paced.reduce((s, row) => s + Number(row.dataset.paceBefore), 0);
+    const today = paced.reduce((s, row) => s + Number(row.dataset.paceToday), 0);
     const ratio = window.paceText(before > 0 ? { ratio: today / before - 1 } : null).short;
     cells.pace = paced.length && paced.length < known.length ? `${ratio} (${paced.length} of ${known.length})` : ratio;
     const newest = known.map((row) => row.dataset.last_sale).sort().pop();
     cells.last_sale = newest ? newest.slice(11, 19) : "—";
     for (const [field, text] of Object.entries(cells)) {
-      const cell = table.tFoot.querySelector(`[data-total="${field}"]`);
+      const cell = target.querySelector(`[data-total="${field}"]`);
+      if (!cell) continue;
       cell.textContent = text;
       if (field in values) cell.dataset.value = values[field];
     }
-    table.tFoot.querySelector('[data-total="pace"]').title = paced.length < known.length
+    const paceCell = target.querySelector('[data-total="pace"]');
+    if (paceCell) paceCell.title = paced.length < known.length
       ? `Pace of the ${paced.length} outlets with sales last week by this time to compare with` : "";
   }
 
@@ -98,7 +136,8 @@
     });
     if (sorted.some((row, i) => row !== rows[i])) {
       rows.splice(0, rows.length, ...sorted);
-      rows.forEach((row) => table.tBodies[0].appendChild(row));
+      // Within its territory: each row goes back into its own group, above the subtotal.
+      rows.forEach((row) => row.parentNode.insertBefore(row, row.parentNode.querySelector("tr.subtotal")));
     }
   }
 
