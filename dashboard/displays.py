@@ -2,6 +2,8 @@
 
 A TV shows a pairing code; a manager who may read the outlet types it in; the TV then holds a
 long-lived display token (only its hash is stored) that reads that one outlet and nothing else.
+A head-office TV is paired the same way to every outlet its pairer may read at that moment (the
+list is kept with the display: a TV has no Frappe session to ask again), and reads those only.
 Figures for TVs are fetched with the service account through the same cache as the pages.
 """
 
@@ -22,6 +24,8 @@ KIOSK_LINK_TTL = 7 * 86400
 MAX_LABEL = 60
 DISPLAY_ID = re.compile(r"[0-9a-f]{16}")  # secrets.token_hex(8)
 ONLINE_TTL = 30  # a display counts as online while its socket pings within this
+NETWORK_MOST = 200  # outlets a head-office TV may follow: one socket's subscribe cap (live.py)
+NETWORK_INDEX = "displays:network"
 
 
 @dataclass
@@ -35,6 +39,20 @@ class Display:
     outlet_label: str = ""
     last_seen: float | None = None
     app_version: str | None = None
+    # A head-office TV: [{"name", "label", "territory"}] of the outlets it shows; None for a
+    # store TV of `outlet`.
+    outlets: list | None = None
+
+    def shows(self, outlet: str) -> bool:
+        if self.outlets is None:
+            return outlet == self.outlet
+        return any(row["name"] == outlet for row in self.outlets)
+
+    def outlet_names(self) -> list[str]:
+        return [self.outlet] if self.outlets is None else [row["name"] for row in self.outlets]
+
+    def index_key(self) -> str:
+        return NETWORK_INDEX if self.outlets is not None else f"displays:outlet:{self.outlet}"
 
 
 def public_summary(figures: dict) -> dict:
@@ -91,8 +109,10 @@ class Displays:
         token = self.redis.getdel(f"pair:done:{digest(waiting)}")
         return token.decode() if token else None
 
-    def pair(self, code: str, outlet: dict, label: str, manager: str, public_safe: bool):
-        """Pair the TV showing `code` with `outlet`; the display, or None for an unknown code."""
+    def pair(self, code: str, outlet: dict, label: str, manager: str, public_safe: bool,
+             network: list | None = None):  # fmt: skip
+        """Pair the TV showing `code` with `outlet` (or, for head office, the outlets of
+        `network`); the display, or None for an unknown code."""
         code = valid_code(code)
         if code is None:
             return None  # not a code we could have shown
@@ -100,7 +120,7 @@ class Displays:
         if waiting is None:
             return None
         self.redis.delete(f"pair:wait:{digest(waiting.decode())}")
-        display, token = self.create(outlet, label, manager, public_safe)
+        display, token = self.create(outlet, label, manager, public_safe, network)
         self.redis.set(f"pair:done:{digest(waiting.decode())}", token, ex=CODE_TTL)
         return display
 
@@ -118,9 +138,11 @@ class Displays:
 
     # -- displays -----------------------------------------------------------------------------
 
-    def create(self, outlet: dict, label: str, manager: str, public_safe: bool):
-        """A new display of `outlet` ({"name", "label"}) and its token, shown to no one else."""
+    def create(self, outlet: dict, label: str, manager: str, public_safe: bool, network=None):
+        """A new display of `outlet` ({"name", "label"}), or of the outlets of `network`, and
+        its token, shown to no one else."""
         display = Display(
+            outlets=network,
             id=secrets.token_hex(8),
             outlet=outlet["name"],
             outlet_label=outlet["label"],
@@ -134,7 +156,7 @@ class Displays:
         pipe.set(f"display:{display.id}", json.dumps(asdict(display)))
         pipe.set(f"display:token:{digest(token)}", display.id)
         pipe.set(f"display:tokenof:{display.id}", digest(token))
-        pipe.sadd(f"displays:outlet:{display.outlet}", display.id)
+        pipe.sadd(display.index_key(), display.id)
         pipe.execute()
         return display, token
 
@@ -152,7 +174,14 @@ class Displays:
         return self.get(display_id.decode()) if display_id else None
 
     def of_outlet(self, outlet: str) -> list[Display]:
-        ids = sorted(i.decode() for i in self.redis.smembers(f"displays:outlet:{outlet}"))
+        return self.listed(f"displays:outlet:{outlet}")
+
+    def of_network(self) -> list[Display]:
+        """Every head-office TV."""
+        return self.listed(NETWORK_INDEX)
+
+    def listed(self, key: str) -> list[Display]:
+        ids = sorted(i.decode() for i in self.redis.smembers(key))
         displays = [self.get(i) for i in ids]
         return sorted((d for d in displays if d), key=lambda d: d.paired_at)
 
@@ -191,5 +220,5 @@ class Displays:
             f"display:links:{display.id}",
             f"display:online:{display.id}",
         )
-        pipe.srem(f"displays:outlet:{display.outlet}", display.id)
+        pipe.srem(display.index_key(), display.id)
         pipe.execute()

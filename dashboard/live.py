@@ -4,7 +4,8 @@ Two kinds of sockets connect: managers (our session) and paired displays (their 
 A manager's socket joins the room of an outlet only after Frappe has said, through the same
 cached permission check as the pages, that its user may read that outlet, and is re-checked
 every few minutes while it stays. A display joins its own outlet's room and no other; a
-customer-facing (public-safe) display joins a room whose events carry no amounts. Logging out,
+customer-facing (public-safe) display joins a room whose events carry no amounts; a head-office
+TV joins those of the outlets it was paired with. Logging out,
 Frappe ending the session, or revoking a display closes the sockets concerned.
 """
 
@@ -101,8 +102,10 @@ def on_connect(auth=None):
         state = {
             "kind": "display",
             "display_id": display.id,
-            "display_outlet": display.outlet,
-            "label": display.outlet_label or display.outlet,
+            # What it may watch, with the names to show: one outlet, or head office's list.
+            "labels": {row["name"]: row["label"] for row in display.outlets}
+            if display.outlets is not None
+            else {display.outlet: display.outlet_label or display.outlet},
             "public_safe": display.public_safe,
             "group": f"display:{display.id}",
         }
@@ -178,7 +181,7 @@ def over_budget(state: dict) -> bool:
 def check_outlet(state: dict, outlet: str) -> str | None:
     """None when this socket may watch `outlet`, else the error to answer."""
     if state["kind"] == "display":
-        return None if outlet == state["display_outlet"] else "forbidden"
+        return None if outlet in state["labels"] else "forbidden"
     try:
         current_app.extensions["outlets"].check_access(state["user"], state["frappe_sid"], outlet)
     except NotPermitted:
@@ -235,7 +238,7 @@ def snapshot(state: dict, outlet: str) -> dict | None:
     try:
         if state["kind"] == "manager":
             return outlets.summary(state["user"], state["frappe_sid"], outlet, "daily")
-        figures = outlets.service_summary(outlet, state["label"])
+        figures = outlets.service_summary(outlet, state["labels"][outlet])
     except FrappeUnavailable:
         return None
     return public_summary(figures) if state["public_safe"] else figures

@@ -21,6 +21,7 @@ from .auth import current_manager, login_required, manager_sid
 from .displays import (
     CODE_TTL,
     DISPLAY_COOKIE,
+    NETWORK_MOST,
     Display,
     clean_label,
     public_summary,
@@ -66,9 +67,8 @@ def set_cookie(response, name: str, value: str, max_age: int):
 def tv():
     display = current_display()
     if display:
-        return render_template(
-            "tv.html", display=display, version=current_app.config["APP_VERSION"]
-        )
+        page = "tv_network.html" if display.outlets is not None else "tv.html"
+        return render_template(page, display=display, version=current_app.config["APP_VERSION"])
     return pairing_page()
 
 
@@ -147,9 +147,13 @@ def tv_data():
     display = current_display()
     if display is None:
         return jsonify(error="unpaired"), 401
+    outlet = request.args.get("outlet", display.outlet)  # a head-office TV says which
+    if not display.shows(outlet):
+        return jsonify(error="forbidden"), 403
+    labels = {row["name"]: row["label"] for row in display.outlets or []}
     try:
         figures = current_app.extensions["outlets"].service_summary(
-            display.outlet, display.outlet_label or display.outlet
+            outlet, labels.get(outlet) or display.outlet_label or outlet
         )
     except FrappeUnavailable:
         return jsonify(error="unavailable"), 503
@@ -184,27 +188,84 @@ def readable_outlets() -> list[dict]:
 
 
 def fleet(outlets: list[dict] | None = None) -> list[dict]:
-    """Every screen of every outlet this manager may read (Frappe's outlet list decides),
-    offline ones first."""
+    """Every screen of every outlet this manager may read (Frappe's outlet list decides), and
+    the head-office TVs showing only outlets they may read, offline ones first."""
     outlets = readable_outlets() if outlets is None else outlets
+    screens = [(d, o["label"]) for o in outlets for d in displays().of_outlet(o["name"])]
+    readable = {outlet["name"] for outlet in outlets}
+    screens += [
+        (d, f"Head office: {len(d.outlets)} outlets") for d in displays().of_network()
+        if set(d.outlet_names()) <= readable
+    ]  # fmt: skip
     rows = []
-    for outlet in outlets:
-        for display in displays().of_outlet(outlet["name"]):
-            online = displays().online(display.id)
-            away = time.time() - (display.last_seen or display.paired_at)
-            rows.append({"display": display, "outlet_label": outlet["label"], "online": online,
-                         "offline_long": not online and away > OFFLINE_LONG})  # fmt: skip
+    for display, outlet_label in screens:
+        online = displays().online(display.id)
+        away = time.time() - (display.last_seen or display.paired_at)
+        rows.append({"display": display, "outlet_label": outlet_label, "online": online,
+                     "offline_long": not online and away > OFFLINE_LONG})  # fmt: skip
     return sorted(rows, key=lambda r: (r["online"], r["outlet_label"], r["display"].label))
 
 
-@bp.route("/displays")
+@bp.route("/displays", methods=["GET", "POST"])
 @login_required
 def fleet_page():
+    """Head office's screens; a POST pairs a head-office TV to every outlet this person may
+    read now."""
     outlets = readable_outlets()
+    error, status, typed = None, 200, {}
+    if request.method == "POST":
+        error, status, typed = pair_network(outlets)
+        if error is None:
+            return redirect(url_for("tv.fleet_page"))
     rows = fleet(outlets)
     offline_long = sum(row["offline_long"] for row in rows)
-    return render_template("fleet.html", rows=rows, offline_long=offline_long, now=time.time(),
-                           outlet_count=len(outlets))  # fmt: skip
+    page = render_template("fleet.html", rows=rows, offline_long=offline_long, now=time.time(),
+                           outlet_count=len(outlets), error=error, typed=typed,
+                           network_most=NETWORK_MOST)  # fmt: skip
+    return page, status
+
+
+def pair_network(outlets: list[dict]) -> tuple[str | None, int, dict]:
+    """(error, status, what was typed) of pairing the TV whose code was typed as head office's."""
+    name = clean_label(request.form.get("label", ""))
+    code = request.form.get("code", "")
+    typed = {"code": code.strip()[:20], "label": name or ""}
+    if not name or not code.strip() or len(code) > 20:
+        return "Enter the code shown on the TV and a label.", 400, typed
+    if not outlets or len(outlets) > NETWORK_MOST:
+        return (f"A head-office TV shows from 1 to {NETWORK_MOST} outlets; Frappe lets you read "
+                f"{len(outlets)}.", 400, typed)  # fmt: skip
+    limit = current_app.extensions["settings"].pairing_attempts_per_user
+    attempt = current_app.extensions["throttle"].attempt(
+        ("pair:manager", current_manager()["user"], limit)
+    )
+    if attempt.refused:
+        return f"Too many wrong codes. Please wait {attempt.retry_after} seconds.", 429, typed
+    network = [{"name": o["name"], "label": o["label"], "territory": o.get("territory") or ""}
+               for o in outlets]  # fmt: skip
+    everything = {"name": "", "label": "All outlets"}
+    user = current_manager()["user"]
+    display = displays().pair(code, everything, name, user, False, network)
+    if display is None:
+        return ("No TV is showing that code. Codes last 10 minutes and work once: check the "
+                "screen and try again.", 404, typed)  # fmt: skip
+    attempt.give_back()
+    flash(f"Paired “{display.label}”: it shows the day of your {len(network)} outlets.")
+    return None, 200, typed
+
+
+@bp.route("/displays/<display_id>/revoke", methods=["POST"])
+@login_required
+def revoke_network(display_id):
+    """Revoke a head-office TV: by someone who may read every outlet it shows."""
+    display = displays().get(display_id)
+    readable = {outlet["name"] for outlet in readable_outlets()}
+    if display is None or display.outlets is None or not set(display.outlet_names()) <= readable:
+        abort(404, description="No such head-office TV.")
+    displays().revoke(display)
+    end_display_sockets(display.id)
+    flash(f"Revoked “{display.label}”: that screen now shows a pairing code.")
+    return redirect(url_for("tv.fleet_page"))
 
 
 @bp.route("/api/displays")

@@ -462,10 +462,12 @@ def build_store(
     """
     zone = ZoneInfo(time_zone)
     store = Store(time_zone=zone, mode=mode, outlets=outlet_docs(datetime.now(zone).date()))
-    template = store.outlets["OUTLET-001"]
+    template = store.outlets["OUTLET-002"]  # an agreement years from its end
+    territories = sorted({doc["territory"] for doc in store.outlets.values()})
     for i in range(extra_outlets):
         name = f"BENCH-{i:04d}"
         store.outlets[name] = {**template, "name": name, "outlet_name": name,
+                               "territory": territories[i % len(territories)],
                                "custom_manager_email": None}  # fmt: skip
     rng = random.Random(seed)
     now = store.now()

@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from .conftest import web_login
 from .test_browser import log_in, submit
 from .test_screens import DESKTOP, PHONE, axe_problems
+from .test_tv import csrf_of, pair_head_office_tv
 
 OUTLETS = "/api/resource/Franchise Outlet"
 POS_INVOICE = "/api/resource/POS Invoice"
@@ -208,7 +209,62 @@ def test_the_network_view_passes_axe(browser, web_server, bridge, size):
     problems = []
     for path in ("/", "/?period=monthly", "/outlets/OUTLET-001?period=monthly"):
         page.goto(web_server + path)
-        expect(page.locator(".loading")).to_have_count(0, timeout=20_000)
+        expect(page.locator("[aria-busy], .loading")).to_have_count(0, timeout=20_000)
         problems += axe_problems(page)
+    tv_http = pair_head_office_tv(web_server, web_login(web_server, "Administrator", "admin"))
+    tv = browser.new_context(viewport=size, bypass_csp=True)
+    tv.add_cookies([{"name": c.name, "value": c.value, "url": web_server, "httpOnly": True}
+                    for c in tv_http.cookies])  # fmt: skip
+    screen = tv.new_page()
+    screen.goto(web_server + "/tv")
+    expect(screen.locator("#tv-total")).not_to_have_text("…", timeout=20_000)
+    problems += axe_problems(screen)
     assert problems == [], "\n".join(problems)
+    tv.close()
     page.context.close()
+
+
+def test_a_head_office_tv_follows_every_outlet_it_may_read_and_nothing_else(
+    browser, web_server, bridge, frappe_http
+):
+    """Paired by manager2 (OUTLET-002 in South India, OUTLET-003 in West India): the TV shows
+    each territory's day and the total, moves with their sales live, and never hears another
+    outlet's (no frame, no figures)."""
+    manager = web_login(web_server, "manager2@example.com", "manager2")
+    tv_http = pair_head_office_tv(web_server, manager)
+    assert tv_http.get(web_server + "/tv/data?outlet=OUTLET-001", timeout=10).status_code == 403
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    context.add_cookies([{"name": c.name, "value": c.value, "url": web_server, "httpOnly": True}
+                         for c in tv_http.cookies])  # fmt: skip
+    page = context.new_page()
+    frames = frames_of(page)
+    page.goto(web_server + "/tv")
+    expect(page.locator("#tv-outlet")).to_have_text("All 2 outlets")
+    expect(page.locator("#tv-state")).to_have_attribute("data-state", "live", timeout=10_000)
+    west = page.locator('#tv-territories tr[data-territory="West India"] td').first
+    expect(west).not_to_have_text("…", timeout=10_000)
+    before = float(west.get_attribute("data-value"))
+    submit(frappe_http, "OUTLET-001", [{"item_code": "CAKE-01", "qty": 1}])  # not its outlet
+    invoice = submit(frappe_http, "OUTLET-003", [{"item_code": "COFFEE-03", "qty": 2}])  # ₹400
+    expect(page.locator(f'#tv-ticker li[data-invoice="{invoice}"]')).to_contain_text("Mall Outlet")
+    expect(west).to_have_attribute("data-value", str(int(before + 400)), timeout=5000)
+    rows = page.locator("#tv-territories tr td:nth-of-type(1)").evaluate_all(
+        "(cells) => cells.map((cell) => Number(cell.dataset.value))"
+    )
+    expect(page.locator("#tv-total")).to_have_attribute("data-value", str(int(sum(rows))))
+    assert not [frame for frame in frames if "OUTLET-001" in frame]
+    assert any("OUTLET-003" in frame for frame in frames)
+    # Listed for its pairer (and head office), not for a manager of other outlets; revoked, it
+    # goes back to a pairing code.
+    fleet = manager.get(web_server + "/displays", timeout=10).text
+    assert "Head office: 2 outlets" in fleet
+    other = web_login(web_server, "manager1@example.com", "manager1")
+    assert "Head office wall" not in other.get(web_server + "/displays", timeout=10).text
+    display_id = re.search(r'action="/displays/([0-9a-f]{16})/revoke"', fleet).group(1)
+    assert other.post(f"{web_server}/displays/{display_id}/revoke",
+                      data={"csrf_token": csrf_of(other, web_server + "/displays")},
+                      timeout=10).status_code == 404  # fmt: skip
+    form = {"csrf_token": csrf_of(manager, web_server + "/displays")}
+    assert manager.post(f"{web_server}/displays/{display_id}/revoke", data=form, timeout=10).ok
+    expect(page.locator("#pairing-code")).to_be_visible(timeout=15_000)
+    context.close()

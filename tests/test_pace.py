@@ -179,7 +179,7 @@ def test_pace_and_its_curve_follow_a_live_sale(browser, web_server, bridge, frap
     page.goto(web_server + "/")
     pace_sort = page.get_by_role("button", name="Pace")
     pace_sort.click()  # best against its own last week first
-    expect(page.locator("td[data-field=pace] .loading")).to_have_count(0)
+    expect(page.locator("tr[aria-busy]")).to_have_count(0)
     ratios = [float(r) for r in page.locator("tbody tr[data-pace]").evaluate_all(
         "(rows) => rows.map((row) => row.dataset.pace)")]  # fmt: skip
     assert ratios == sorted(ratios, reverse=True)

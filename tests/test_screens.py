@@ -7,11 +7,11 @@ from playwright.sync_api import expect
 from .conftest import ROOT, FrappeHTTP, start_frappe_sim, stop, web_login
 from .test_browser import log_in, submit
 from .test_live import submit_sale
-from .test_tv import pair_in_browser, pair_over_http
+from .test_tv import pair_head_office_tv, pair_in_browser, pair_over_http
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 800}
-LOADING = "… loading"  # a figure not in yet, as the page writes it (the word is for screen readers)
+LOADING = "…"  # a figure not in yet, in a row marked aria-busy
 
 # Elements that lie (partly) outside the viewport's width, or are cut by a box that scrolls.
 OFF_SCREEN = """(selector) => {
@@ -60,7 +60,7 @@ def test_every_figure_is_on_screen(browser, web_server, bridge, frappe_http, pai
     context = browser.new_context(viewport=size)
     page = log_in(context.new_page(), web_server, "Administrator", "admin")
     expect(page.get_by_test_id("who")).to_be_visible()
-    expect(page.locator("td[data-field=total_sales] .loading")).to_have_count(0)
+    expect(page.locator("tr[aria-busy]")).to_have_count(0)
     assert_fits(page)
     page.goto(web_server + "/outlets/OUTLET-001")
     expect(page.locator("#live-badge")).to_have_attribute("data-state", "live", timeout=10_000)
@@ -136,7 +136,7 @@ def test_pages_pass_axe(browser, web_server, bridge, frappe_http, paired_manager
     page.goto(web_server + "/login")
     problems += axe_problems(page)
     log_in(page, web_server, "manager1@example.com", "manager1")
-    expect(page.locator("td[data-field=total_sales] .loading")).to_have_count(0)
+    expect(page.locator("tr[aria-busy]")).to_have_count(0)
     problems += axe_problems(page)
     page.goto(web_server + "/outlets/OUTLET-001")
     expect(page.locator("#live-badge")).to_have_attribute("data-state", "live", timeout=10_000)
@@ -215,7 +215,7 @@ TV_SIZES = {
 # Everything a TV shows, each box on screen, its text whole, and no two overlapping.
 TV_PARTS = (
     "#tv-outlet, .tv-when, #tv-banner, #tv-total, #tv-pace, #tv-invoices, #tv-avg, #tv-top li, "
-    "#tv-ticker li, .tv-foot, #pairing-code, .pairing-qr, .tv-hint"
+    "#tv-ticker li, .tv-foot, #pairing-code, .pairing-qr, .tv-hint, #tv-territories tr"
 )
 LAYOUT = """(selector) => {
   const parts = Array.from(document.querySelectorAll(selector))
@@ -247,7 +247,7 @@ GO_OFFLINE = """() => {
   const banner = document.getElementById("tv-banner");
   banner.hidden = false;
   banner.textContent = "Offline since 12:03 — figures as of 12:02";
-  document.querySelector("[data-tv]").classList.add("dimmed");
+  document.querySelector("[data-tv], [data-tv-network]").classList.add("dimmed");
 }"""
 
 
@@ -270,6 +270,9 @@ def test_tvs_fit_every_screen_they_are_mounted_on(browser, web_server, bridge, f
     tvs = {
         "TV": pair_over_http(web_server, manager, label="Fit TV"),
         "customer TV": pair_over_http(web_server, manager, label="Fit public", public=True),
+        "head-office TV": pair_head_office_tv(  # every outlet: four territories
+            web_server, web_login(web_server, "Administrator", "admin"), label="Fit wall"
+        ),
     }
     codes = ("CAKE-01", "TEA-01", "COFFEE-02", "MUFFIN-01", "FRIES-01", "SALAD-01", "WRAP-01")
     for code in codes:  # a long day: large numbers, a full ticker
@@ -278,7 +281,10 @@ def test_tvs_fit_every_screen_they_are_mounted_on(browser, web_server, bridge, f
     for size_name, size in TV_SIZES.items():
         for kind, tv_http in tvs.items():
             page = tv_page(browser, web_server, tv_http, size)
-            expect(page.locator("#tv-top li")).to_have_count(5, timeout=10_000)
+            if kind == "head-office TV":
+                expect(page.locator("#tv-total")).not_to_have_text("…", timeout=20_000)
+            else:
+                expect(page.locator("#tv-top li")).to_have_count(5, timeout=10_000)
             expect(page.locator("#tv-ticker li").first).to_be_visible(timeout=10_000)
             page.wait_for_timeout(700)  # the newest line's arrival
             problems[f"{kind} {size_name} live"] = page.evaluate(LAYOUT, TV_PARTS)
@@ -341,9 +347,13 @@ def test_the_overview_totals_wait_for_every_outlet(browser, make_stack, frappe_h
         row = page.locator('tr[data-outlet="OUTLET-002"] [data-field=total_sales]')
         expect(row).not_to_have_text(LOADING, timeout=10_000)
         page.wait_for_timeout(1000)
-        # A placeholder says it is loading, to a screen reader too (its name is "… loading").
-        waiting = page.locator('tr[data-outlet="OUTLET-003"] [data-field=total_sales]')
-        expect(waiting).to_have_text(LOADING)
+        # A placeholder says it is loading, to a screen reader too (its row is aria-busy).
+        waiting = page.locator('tr[data-outlet="OUTLET-003"]')
+        expect(waiting.locator("[data-field=total_sales]")).to_have_text(LOADING)
+        expect(waiting).to_have_attribute("aria-busy", "true")
+        expect(page.locator('tr[data-outlet="OUTLET-002"]')).not_to_have_attribute(
+            "aria-busy", "true"
+        )
         expect(page.locator("tfoot [data-total=total_sales]")).to_have_text(LOADING)
         expect(page.locator("#figures-as-of")).to_have_text("Loading: 1 of 2 outlets in")
     finally:

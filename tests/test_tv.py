@@ -35,6 +35,17 @@ def pair_over_http(web_url, manager, outlet="OUTLET-001", label="Front counter T
     return tv
 
 
+def pair_head_office_tv(web_url, manager, label="Head office wall"):
+    """A TV (a requests session) paired on the fleet page as a head-office TV by `manager`."""
+    tv = requests.Session()
+    code = CODE.search(tv.get(web_url + "/tv", timeout=10).text).group(1)
+    form = {"csrf_token": csrf_of(manager, web_url + "/displays"), "code": code, "label": label}
+    response = manager.post(web_url + "/displays", data=form, timeout=10)
+    assert response.ok and "Paired" in response.text, response.text[:500]
+    assert tv.get(web_url + "/tv/pairing", timeout=10).json() == {"status": "paired"}
+    return tv
+
+
 def test_pairing_code_shape_and_single_use(web_server):
     manager = web_login(web_server, "manager1@example.com", "manager1")
     tv = requests.Session()

@@ -45,6 +45,7 @@
     row.classList.toggle("stale", figures.stale);
     row.title = figures.stale ? "Frappe is not answering: last known figures" : "";
     showSelling(row.dataset.outlet, figures.invoice_count);
+    row.removeAttribute("aria-busy");
   }
 
   // An outlet that needs attention (suspended, agreement ended) and still sells says so.
@@ -118,6 +119,7 @@
       cell.textContent = text;
       if (field in values) cell.dataset.value = values[field];
     }
+    target.removeAttribute("aria-busy");
     const paceCell = target.querySelector('[data-total="pace"]');
     if (paceCell) paceCell.title = paced.length < known.length
       ? `Pace of the ${paced.length} outlets with sales last week by this time to compare with` : "";

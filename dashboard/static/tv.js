@@ -4,14 +4,8 @@
   const screen = document.querySelector("[data-tv]");
   const outlet = screen.dataset.outlet;
   const publicSafe = screen.dataset.public === "yes";
-  const zone = document.body.dataset.timeZone;
-  const locale = document.body.dataset.locale;
-  const money = new Intl.NumberFormat(locale, { style: "currency", currency: screen.dataset.currency, maximumFractionDigits: 0 });
-  const count = new Intl.NumberFormat(locale);
-  const dayOf = new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" });
-  const dateText = new Intl.DateTimeFormat(locale, { timeZone: zone, weekday: "long", day: "numeric", month: "long" });
-  const hhmm = new Intl.DateTimeFormat(locale, { timeZone: zone, hour: "2-digit", minute: "2-digit", hour12: false });
-  const TICKER_SIZE = 8;
+  const tv = window.TvScreen(screen);
+  const { money, count, dayOf, dateText, hhmm } = tv;
   const TOP_SIZE = 5;
   const QUIET_MS = 20000;
 
@@ -76,34 +70,11 @@
   }
 
   function addToTicker(sale) {
-    const row = document.createElement("li");
-    row.dataset.invoice = sale.invoice;
-    const when = document.createElement("time");
-    when.textContent = sale.timestamp ? sale.timestamp.slice(11, 16) : hhmm.format(new Date());
-    const what = document.createElement("span");
-    what.className = "what";
     const listed = sale.items.map((item) => `${count.format(item.qty)} × ${item.item}`);
     if (sale.items_omitted) listed.push(`${count.format(sale.items_omitted)} more items`);
-    what.textContent = (sale.grand_total < 0 ? "Return: " : "") + listed.join(", ");
-    row.append(when, what);
-    if (!publicSafe) {
-      const amount = document.createElement("strong");
-      amount.textContent = money.format(sale.grand_total);
-      row.append(amount);
-    }
-    const ticker = $("tv-ticker");
-    ticker.prepend(row);
-    while (ticker.children.length > TICKER_SIZE) ticker.lastElementChild.remove();
-    showWholeLines();
+    const what = (sale.grand_total < 0 ? "Return: " : "") + listed.join(", ");
+    tv.addToTicker(sale, what, publicSafe ? null : money.format(sale.grand_total));
     showNone();
-  }
-
-  // As many of the latest sales as the screen has room for, each line whole.
-  function showWholeLines() {
-    const ticker = $("tv-ticker");
-    for (const row of ticker.children) row.hidden = false;
-    const bottom = ticker.getBoundingClientRect().bottom;
-    for (const row of ticker.children) row.hidden = row.getBoundingClientRect().bottom > bottom + 1;
   }
 
   function tick() {
@@ -147,20 +118,7 @@
     showNone();
   }
 
-  function onState(state, info) {
-    const banner = $("tv-banner");
-    const labels = { live: "Live", paused: "Live feed paused", reconnecting: "Reconnecting…", offline: "Offline", connecting: "Connecting…" };
-    $("tv-state").textContent = labels[state] || state;
-    $("tv-state").dataset.state = state;
-    const offline = state === "offline";
-    screen.classList.toggle("dimmed", offline);
-    banner.hidden = !offline;
-    if (offline) {
-      const since = hhmm.format(new Date(info.disconnectedAt));
-      const asOf = day.asOf ? hhmm.format(day.asOf) : "—";
-      banner.textContent = `Offline since ${since} — figures as of ${asOf}`;
-    }
-  }
+  const onState = (state, info) => tv.showState(state, info, day.asOf);
 
   const live = window.LiveSales({
     outlets: [outlet],
@@ -179,7 +137,7 @@
   setInterval(tick, 1000);
   window.addEventListener("resize", () => {
     render();
-    showWholeLines();
+    tv.showWholeLines();
   });
   tick();
   render();
