@@ -14,7 +14,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_late
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import REGISTRY
 
-from .channel import HEARTBEAT_KEY, LATENCY_BUCKETS, LATENCY_KEY, RECONCILES_KEY, STATS_KEY
+from .channel import (
+    HEARTBEAT_KEY,
+    LATENCY_BUCKETS,
+    LATENCY_KEY,
+    RECONCILES_KEY,
+    STATS_KEY,
+    quiet_key,
+)
 
 FRAPPE_CALLS = Counter(
     "dashboard_frappe_calls_total", "Requests to Frappe by endpoint and outcome",
@@ -54,6 +61,13 @@ class BridgeCollector:
             labels=["result"],
         )
         age = GaugeMetricFamily("dashboard_bridge_heartbeat_age_seconds", "Since the last beat")
+        redis_up = GaugeMetricFamily(
+            "dashboard_redis_up", "This process reaches our Redis: 1, else 0"
+        )
+        quiet = GaugeMetricFamily(
+            "dashboard_quiet_outlets",
+            "Outlets with no sale for longer than their usual gap, in their usual hours (quiet.py)",
+        )
         try:
             for name, count in self.client.hgetall(STATS_KEY).items():
                 events.add_metric([name.decode()], float(count))
@@ -61,8 +75,14 @@ class BridgeCollector:
                 reconciles.add_metric([name.decode()], float(count))
             beat = self.client.get(HEARTBEAT_KEY)
             latency = {k.decode(): float(v) for k, v in self.client.hgetall(LATENCY_KEY).items()}
+            quiet.add_metric([], sum(1 for _ in self.client.scan_iter(quiet_key("*"), count=1000)))
         except redis.RedisError:
+            redis_up.add_metric([], 0)
+            yield redis_up
             return
+        redis_up.add_metric([], 1)
+        yield redis_up
+        yield quiet
         yield events
         yield reconciles
         yield latency_histogram(latency)

@@ -8,6 +8,7 @@ checks with each host on a loopback address of its own (127.0.0.2, 127.0.0.3).
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,8 @@ pytestmark = pytest.mark.slow
 OUTLET = "OUTLET-001"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
+SHIPPED_NGINX = ROOT / "deploy" / "nginx" / "franchise-dashboard.conf"
+# The shipped site inside a minimal nginx.conf of the test's own (paths in its temporary dir).
 NGINX_CONF = """
 worker_processes 1;
 pid {tmp}/nginx.pid;
@@ -51,29 +54,26 @@ http {{
     access_log off;
     client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};
     uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
-    # Sticky by session: a person's requests and sockets stay on one host, and a host that
-    # stops answering hands its people to the next one.
-    upstream dashboard {{
-        hash $cookie_fd_session$cookie_fd_display consistent;
-        {servers}
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        add_header X-Upstream $upstream_addr always;  # which host answered, for the test
-        location / {{
-            proxy_pass http://dashboard;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_read_timeout 3600s;
-            proxy_connect_timeout 2s;
-        }}
-    }}
-    map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
+    include {site};
 }}
 """
+
+
+def shipped_site(servers: list[str], port: int) -> str:
+    """deploy/nginx/franchise-dashboard.conf with the test's hosts and port, and a header saying
+    which host answered; nothing else changed."""
+    site = SHIPPED_NGINX.read_text()
+    site, found = re.subn(r"(?m)^    server 127\.0\.0\.1:500\d;.*\n", "", site)
+    assert found == 2, "the shipped upstream's server lines moved: update this test"
+    lines = "".join(f"    server {server};\n" for server in servers)
+    sticky = "    hash $cookie_fd_session$cookie_fd_display consistent;\n"
+    assert sticky in site
+    site = site.replace(sticky, sticky + lines)
+    assert "    listen 80;\n" in site
+    return site.replace(
+        "    listen 80;\n",
+        f"    listen 127.0.0.1:{port};\n    add_header X-Upstream $upstream_addr always;\n",
+    )
 
 
 @dataclass
@@ -181,9 +181,10 @@ class TwoHosts:
 
     def start_nginx(self) -> str:
         port = free_port()
-        servers = " ".join(f"server {h.address}:{self.web_port};" for h in self.hosts)
+        site = self.tmp / "franchise-dashboard.conf"
+        site.write_text(shipped_site([f"{h.address}:{self.web_port}" for h in self.hosts], port))
         conf = self.tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=self.tmp, servers=servers, port=port))
+        conf.write_text(NGINX_CONF.format(tmp=self.tmp, site=site))
         nginx = subprocess.Popen([NGINX, "-p", str(self.tmp), "-c", str(conf), "-g",
                                   "daemon off;"], stderr=subprocess.DEVNULL)  # fmt: skip
         self.processes.append(nginx)
