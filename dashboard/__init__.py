@@ -1,25 +1,39 @@
-"""Franchise Dashboard: a realtime sales dashboard for franchise businesses on Frappe."""
+"""Franchise Dashboard: a realtime sales dashboard for franchise businesses on Frappe.
 
-import functools
+Two processes run this package, and share a core. The map, by who imports what:
+
+The web process (`gunicorn 'dashboard:create_app()'`), this factory and:
+  auth, views, tv, locator     the blueprints: logging in, manager pages, TVs, the public locator
+  errors, formats, security    error pages and refusals, money/time formats, headers and CSP
+  live, frames, socket_gate,   the live channel: Socket.IO rooms and replay, every client frame
+  direct_websocket             checked, who may open a socket, WebSockets served directly
+  sessions, body_deadline      server-side sessions, slow request bodies
+The bridge process (`python -m dashboard.bridge`):
+  bridge, reconcile, quiet     Frappe's realtime events into outlet rooms, totals re-read after a
+                               rush, outlets gone quiet
+Both (the shared core):
+  config, logs, redis_client   settings, log format, our Redis (or its Sentinels)
+  frappe                       the Frappe client (a person's sid, or the service account)
+  cache, throttle, extensions  the shared cache, attempt limits, Flask extension objects
+  metrics                      Prometheus counters (each process counts; the web serves /metrics)
+  outlets, tills, pace,        who may read which outlet and its figures, royalty and territories
+  network, displays
+  channel, feed, events        the wire contract between bridge and web, the live feed, events
+"""
+
 import hashlib
-import time
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-import redis
-import socketio as socketio_module
-from babel import Locale
-from babel.dates import format_date, format_time
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import (
     auth,
     config,
-    direct_websocket,
-    frames,
+    errors,
+    formats,
     live,
     locator,
     logs,
@@ -30,20 +44,16 @@ from . import (
     tv,
     views,
 )
-from .auth import wants_json
 from .body_deadline import BodyDeadline
 from .cache import SharedCache
-from .channel import MESSAGE_QUEUE_CHANNEL
 from .displays import Displays
-from .extensions import csrf, limiter, server_session, socketio
+from .extensions import csrf, limiter, server_session
 from .feed import Feed
-from .frappe import FrappeClient, FrappeError, FrappeUnavailable
+from .frappe import FrappeClient
 from .locator import Locator
 from .outlets import Outlets
-from .socket_gate import SocketGate
 from .throttle import Throttle
 
-RETRY_AFTER = 5  # seconds before a page Frappe (or our Redis) could not serve tries again
 SESSION_LIFETIME = timedelta(days=7)  # Frappe's own default session_expiry is 170 hours
 
 
@@ -90,36 +100,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     sessions.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
-    # manage_session=False: socket handlers read the same server-side session as the pages.
-    socketio.init_app(
-        app,
-        async_mode=settings.async_mode,
-        client_manager=socketio_module.RedisManager(
-            settings.redis_url,
-            channel=MESSAGE_QUEUE_CHANNEL,
-            # Room for a burst: a few hundred browsers connecting at once under gevent.
-            redis_options=redis_client.socketio_options(
-                settings.redis_url, settings.redis_max_connections
-            ),
-        ),
-        manage_session=False,
-        serializer=frames.CheckedPacket,  # a client's frames, checked before any handler
-        # Our own origin only, plus any the settings add: no cross-site socket hijacking.
-        cors_allowed_origins=list(settings.socket_origins) or None,
-        # A socket that has not answered a ping within 20 s (or one interval, if shorter) is gone.
-        ping_interval=settings.socket_ping_seconds,
-        ping_timeout=min(20.0, settings.socket_ping_seconds),
-    )
-    direct_websocket.install(socketio.server.eio)
-    live.init_app(app)
-    app.wsgi_app = gate = SocketGate(
-        app.wsgi_app,
-        app.config["SESSION_REDIS"],
-        settings,
-        app.config["SESSION_COOKIE_NAME"],
-        app.config["SESSION_KEY_PREFIX"],
-    )
-    gate.watch(socketio.server, settings.socket_connect_seconds)
+    live.init_app(app, settings)
     app.wsgi_app = BodyDeadline(app.wsgi_app, settings.request_body_seconds)
 
     app.context_processor(lambda: {"manager": auth.current_manager()})
@@ -127,8 +108,8 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     app.register_blueprint(views.bp)
     app.register_blueprint(tv.bp)
     app.register_blueprint(locator.bp)
-    register_error_pages(app)
-    register_formats(app, settings)
+    errors.init_app(app)
+    formats.init_app(app, settings)
     security.init_app(app, settings)
     metrics.init_app(app)
     return app
@@ -141,109 +122,3 @@ def app_version() -> str:
     for path in sorted([*package.glob("static/*.*"), *package.glob("templates/*.html")]):
         digest.update(path.read_bytes())
     return f"{metadata.version('franchise-dashboard')}+{digest.hexdigest()[:10]}"
-
-
-def register_formats(app: Flask, settings: config.Settings) -> None:
-    """Money and numbers in the site's currency and locale, clock times in its time zone."""
-    # Parsed once: Babel's format_* functions parse the locale and pattern on every call,
-    # which the page profile showed as a tenth of an outlet page's time.
-    locale = Locale.parse(settings.locale)
-    money_pattern = locale.currency_formats["standard"]
-    number_pattern = locale.decimal_formats[None]
-
-    @app.template_filter("money")
-    def money(value):
-        return money_pattern.apply(value, locale, currency=settings.currency)
-
-    @app.template_filter("quantity")
-    def quantity(value):
-        return number_pattern.apply(value, locale)
-
-    @app.template_filter("clock")
-    def clock(iso_time, zone):
-        moment = datetime.fromisoformat(iso_time).astimezone(ZoneInfo(zone))
-        return format_time(moment, "HH:mm:ss", locale=locale)
-
-    @app.template_filter("day")
-    def day(iso_date):
-        return format_date(date.fromisoformat(iso_date), "d MMM", locale=locale)
-
-    @app.template_filter("since")
-    def since(moment, now):
-        seconds = max(0, int(now - moment))
-        if seconds < 60:
-            return "just now"
-        if seconds < 3600:
-            return f"{seconds // 60} min ago"
-        if seconds < 86400:
-            return f"{seconds // 3600} h ago"
-        return f"{seconds // 86400} days ago"
-
-    app.jinja_env.globals.update(
-        locale=settings.locale.replace("_", "-"),
-        currency=settings.currency,
-        site_time_zone=app.extensions["outlets"].time_zone,
-    )
-
-
-def refusal(status: int, error: str, message: str, page, retry_after: int):
-    """A "not now" answer: JSON for the API, else the page `page()` renders; with Retry-After."""
-    body = jsonify(error=error, message=message) if wants_json() else page()
-    response = current_app.make_response(body)
-    response.status_code = status
-    response.headers["Retry-After"] = str(retry_after)
-    return response
-
-
-def register_error_pages(app: Flask) -> None:
-    @app.errorhandler(FrappeUnavailable)
-    def frappe_unavailable(exc):
-        # The call goes on in the background and fills the cache: asking again soon may work.
-        page = functools.partial(
-            render_template, "error.html", title="Frappe is unreachable", message=exc.message,
-            retry_after=RETRY_AFTER,
-        )  # fmt: skip
-        return refusal(503, "unavailable", exc.message, page, RETRY_AFTER)
-
-    @app.errorhandler(redis.RedisError)
-    def store_unavailable(_exc):
-        app.logger.warning("our Redis is unreachable: %s %s", request.method, request.path)
-        message = "The dashboard cannot reach its data store just now. Please try again shortly."
-        # Not render_template: its context (the manager, the time zone) needs that store.
-        page = functools.partial(
-            app.jinja_env.get_template("unavailable.html").render, message=message
-        )
-        return refusal(503, "unavailable", message, page, RETRY_AFTER)
-
-    @app.errorhandler(400)
-    @app.errorhandler(403)
-    @app.errorhandler(404)
-    @app.errorhandler(405)
-    @app.errorhandler(413)
-    def client_error(exc):
-        if wants_json():
-            error = exc.name.lower().replace(" ", "_")
-            return jsonify(error=error, message=exc.description), exc.code
-        return render_template("error.html", title=exc.name, message=exc.description), exc.code
-
-    @app.errorhandler(FrappeError)
-    def frappe_error(exc):
-        if wants_json():
-            return jsonify(error="frappe_error", message=exc.message), 502
-        return render_template("error.html", title="Frappe refused", message=exc.message), 502
-
-    @app.errorhandler(429)
-    def too_many_requests(_exc):
-        current = limiter.current_limit
-        retry_after = max(1, int(current.reset_at - time.time())) if current else 60
-        message = f"Too many requests. Please try again in {retry_after} seconds."
-        page = functools.partial(render_template, "error.html", title="Slow down", message=message)
-        return refusal(429, "too_many_requests", message, page, retry_after)
-
-    @app.errorhandler(500)
-    def server_error(_exc):
-        app.logger.error("unhandled error on %s %s", request.method, request.path)
-        message = "Something went wrong on our side. Please try again."
-        if wants_json():
-            return jsonify(error="internal", message=message), 500
-        return render_template("error.html", title="Error", message=message), 500

@@ -16,10 +16,19 @@ import time
 from collections import deque
 
 import redis
+import socketio as socketio_module
 from flask import current_app, request, session
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
 
-from .channel import HEARTBEAT_EVERY, HEARTBEAT_KEY, ROOMS_KEY, outlet_room, public_room
+from . import direct_websocket, frames, redis_client
+from .channel import (
+    HEARTBEAT_EVERY,
+    HEARTBEAT_KEY,
+    MESSAGE_QUEUE_CHANNEL,
+    ROOMS_KEY,
+    outlet_room,
+    public_room,
+)
 from .displays import DISPLAY_COOKIE, public_summary
 from .events import public_copy
 from .extensions import socketio
@@ -29,6 +38,7 @@ from .frappe import FrappeError, FrappeUnavailable, NotFound, NotPermitted, Sess
 from .metrics import LIVE_SOCKETS
 from .outlets import valid_outlet_name
 from .sessions import SOCKET_CONNECTED, STORE_DOWN
+from .socket_gate import SocketGate
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +59,39 @@ _orphans: set[str] = set()  # connected sockets with no entry in `sockets` at th
 _sweeper_started = False
 
 
-def init_app(app) -> None:
-    """Call after Flask-SocketIO is bound to `app`."""
+def init_app(app, settings) -> None:
+    """The live channel's transport: Flask-SocketIO on our Redis message queue, every client
+    frame checked, WebSockets served directly, and sockets admitted at the gate."""
+    # manage_session=False: socket handlers read the same server-side session as the pages.
+    socketio.init_app(
+        app,
+        async_mode=settings.async_mode,
+        client_manager=socketio_module.RedisManager(
+            settings.redis_url,
+            channel=MESSAGE_QUEUE_CHANNEL,
+            # Room for a burst: a few hundred browsers connecting at once under gevent.
+            redis_options=redis_client.socketio_options(
+                settings.redis_url, settings.redis_max_connections
+            ),
+        ),
+        manage_session=False,
+        serializer=frames.CheckedPacket,  # a client's frames, checked before any handler
+        # Our own origin only, plus any the settings add: no cross-site socket hijacking.
+        cors_allowed_origins=list(settings.socket_origins) or None,
+        # A socket that has not answered a ping within 20 s (or one interval, if shorter) is gone.
+        ping_interval=settings.socket_ping_seconds,
+        ping_timeout=min(20.0, settings.socket_ping_seconds),
+    )
+    direct_websocket.install(socketio.server.eio)
     app.wsgi_app = without_compression(app.wsgi_app)
+    app.wsgi_app = gate = SocketGate(
+        app.wsgi_app,
+        app.config["SESSION_REDIS"],
+        settings,
+        app.config["SESSION_COOKIE_NAME"],
+        app.config["SESSION_KEY_PREFIX"],
+    )
+    gate.watch(socketio.server, settings.socket_connect_seconds)
 
 
 def without_compression(wsgi_app):
