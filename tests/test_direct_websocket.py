@@ -2,8 +2,13 @@
 a raw WebSocket speaking Engine.IO and Socket.IO by hand, so each test controls when it reads,
 what it answers and what it sends."""
 
+import ast
 import contextlib
+import hashlib
+import importlib.util
 import json
+import pathlib
+from importlib import metadata
 
 import pytest
 import redis
@@ -146,3 +151,43 @@ def test_messages_are_not_compressed(web_server, bridge, manager):
         assert ws.recv().startswith("0")
     finally:
         ws.close()
+
+
+# What direct_websocket.py adapts of python-engineio: the methods it replaces, and the one that
+# calls its WebSocket class (server._async["websocket"](handler, server)(environ, ...)). Each
+# digest is of that method's source in python-engineio 4.15.1, which the adaptation follows.
+ADAPTED = {
+    "engineio.middleware:WSGIApp.__call__": "f3e75d5c7dec8f90",
+    "engineio.socket:Socket.send": "add5df2eafdaeba6",
+    "engineio.socket:Socket.close": "45bbdca61c81338d",
+    "engineio.socket:Socket.schedule_ping": "ad28edec571600f6",
+    "engineio.socket:Socket._websocket_handler": "613e11f7821225c9",
+    "engineio.socket:Socket._upgrade_websocket": "b2d04bae6784f12a",
+}
+
+
+def engineio_source(where: str) -> str:
+    """The source of a function or method as the installed python-engineio has it (read from
+    its file: in this process direct_websocket.install may have replaced the live one)."""
+    module, qualname = where.split(":")
+    path = pathlib.Path(importlib.util.find_spec(module).origin)
+    text = path.read_text()
+    node = ast.parse(text)
+    for name in qualname.split("."):
+        found = [n for n in ast.iter_child_nodes(node)
+                 if isinstance(n, ast.ClassDef | ast.FunctionDef) and n.name == name]  # fmt: skip
+        assert found, f"python-engineio no longer has {qualname} in {module}: see below"
+        node = found[0]
+    return ast.get_source_segment(text, node)
+
+
+@pytest.mark.parametrize("where", list(ADAPTED))
+def test_the_python_engineio_code_we_adapt_is_what_we_adapted(where):
+    digest = hashlib.sha256(engineio_source(where).encode()).hexdigest()[:16]
+    assert digest == ADAPTED[where], (
+        f"python-engineio {metadata.version('python-engineio')} changed {where}, which "
+        "dashboard/direct_websocket.py replaces or relies on (written against 4.15.1). Read the "
+        "new code, carry its change into direct_websocket.py (or stop installing it: the stock "
+        f"transport works, only slower), then set this digest to {digest}. README: Upgrading "
+        "python-engineio."
+    )
