@@ -9,8 +9,9 @@ The web process (`gunicorn 'dashboard:create_app()'`), this factory and:
   direct_websocket             checked, who may open a socket, WebSockets served directly
   sessions, body_deadline      server-side sessions, slow request bodies
 The bridge process (`python -m dashboard.bridge`):
-  bridge, reconcile, quiet     Frappe's realtime events into outlet rooms, totals re-read after a
-                               rush, outlets gone quiet
+  bridge, sources, lease       Frappe's realtime events into outlet rooms: its loop, where it
+                               hears Frappe (Redis or Socket.IO), which of several bridges leads
+  reconcile, quiet             totals re-read after a rush, outlets gone quiet
 Both (the shared core):
   config, logs, redis_client   settings, log format, our Redis (or its Sentinels)
   frappe                       the Frappe client (a person's sid, or the service account)

@@ -8,18 +8,14 @@ feed and emits it, through Flask-SocketIO's Redis message queue, to that outlet'
 
 import contextlib
 import logging
-import random
 import signal
 import sys
 import threading
 import time
-import uuid
 from collections import deque
 from datetime import datetime
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import engineio
 import redis
 import socketio
 
@@ -30,7 +26,6 @@ from .channel import (
     HEARTBEAT_KEY,
     LATENCY_BUCKETS,
     LATENCY_KEY,
-    LEADER_KEY,
     MESSAGE_QUEUE_CHANNEL,
     RESYNC_EVENT,
     ROOMS_KEY,
@@ -40,8 +35,6 @@ from .channel import (
 )
 from .events import (
     CHANGE,
-    CHANGED_DOCTYPE,
-    KINDS,
     SALE,
     BadEvent,
     check_event,
@@ -49,10 +42,12 @@ from .events import (
     public_copy,
 )
 from .feed import Feed
-from .frappe import FrappeClient, FrappeError, NotPermitted
+from .frappe import FrappeClient, FrappeError
+from .lease import Lease
 from .outlets import Outlets
 from .quiet import QuietWatch
 from .reconcile import Reconciler
+from .sources import Backoff, RedisSource, SocketIOSource, check_source_settings
 
 log = logging.getLogger("dashboard.bridge")
 
@@ -61,53 +56,6 @@ PENDING_MAX = 10_000
 LEASE_SECONDS = 3 * HEARTBEAT_EVERY  # a leader that stopped renewing is replaced after this
 HOLD_SECONDS = 20.0  # a standby keeps what it heard this long, to carry on where a leader died
 KNOWN_MOST = 100_000  # outlet names kept as known: then the set starts again
-
-
-class Backoff:
-    """Exponential delays with full jitter, so many bridges never retry in step, capped at a few
-    seconds: a source back after an outage of any length is heard again within `most`."""
-
-    def __init__(self, first=0.5, most=5.0):
-        self.first, self.most, self.tries = first, most, 0
-
-    def next(self) -> float:
-        self.tries += 1
-        return random.uniform(0, min(self.most, self.first * 2**self.tries))
-
-    def reset(self) -> None:
-        self.tries = 0
-
-
-class Lease:
-    """Which of several bridges stores and sends events: one at a time. Two that both sent
-    would each send some of an outlet's sales, and one's could overtake the other's; pages
-    would then drop a sale whose id is below one they have seen."""
-
-    TAKE_OR_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
-"""
-    RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-    def __init__(self, client: redis.Redis, seconds: float):
-        self.id, self.millis = uuid.uuid4().hex, int(seconds * 1000)
-        self.take_script = client.register_script(self.TAKE_OR_RENEW)
-        self.release_script = client.register_script(self.RELEASE)
-
-    def hold(self) -> bool:
-        """Take the lease or renew it: whether this bridge leads now."""
-        return bool(self.take_script(keys=[LEADER_KEY], args=[self.id, self.millis]))
-
-    def release(self) -> None:
-        """Stopping on purpose: let a standby take over at once."""
-        with contextlib.suppress(redis.RedisError):
-            self.release_script(keys=[LEADER_KEY], args=[self.id])
 
 
 class Bridge:
@@ -407,138 +355,6 @@ class Bridge:
             log.warning("%s: %s; retrying in %.1f s", source.name, problem, delay)
             self.stop.wait(delay)
             self.tick()
-
-
-class RedisSource:
-    """The `events` channel on Frappe's Redis (the site's redis_queue)."""
-
-    name = "Frappe's realtime events on its Redis"
-    errors = (redis.RedisError,)
-
-    def __init__(self, settings: config.Settings, on_message):
-        self.url, self.on_message = settings.frappe_redis_url, on_message
-        self.pubsub = None
-
-    def connect(self) -> None:
-        source = redis.Redis.from_url(self.url, socket_connect_timeout=5, health_check_interval=10)
-        self.pubsub = source.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.subscribe("events")
-        log.info("listening to Frappe's realtime events on its Redis")
-
-    def pump(self, timeout: float) -> bool:
-        message = self.pubsub.get_message(timeout=timeout)
-        if message is not None:
-            self.on_message(message["data"])
-        return True  # a lost connection raises
-
-    def close(self) -> None:
-        if self.pubsub is not None:
-            self.pubsub.close()
-            self.pubsub = None
-
-
-class InOrderEngineIOClient(engineio.Client):
-    """Engine.IO's client fires each message in a thread of its own, so two events that came
-    back to back (a sale and its daily total) may be handled in either order, or at once.
-    The bridge's work per event is a few Redis calls: handle each where it was read, in order."""
-
-    def _trigger_event(self, event, *args, **kwargs):
-        if event == "message":
-            kwargs["run_async"] = False
-        return super()._trigger_event(event, *args, **kwargs)
-
-
-class InOrderClient(socketio.Client):
-    def _engineio_client_class(self):
-        return InOrderEngineIOClient
-
-
-class SocketIOSource:
-    """Frappe's realtime server, as a System User (it sends site-wide events only to those).
-
-    It listens at FRAPPE_REALTIME_URL (nginx's /socket.io, or its own port on a bench without
-    nginx), but the Origin stays Frappe's web server: the realtime server calls it back.
-    """
-
-    name = "Frappe's realtime server"
-    errors = (socketio.exceptions.ConnectionError, FrappeError)
-
-    def __init__(self, settings: config.Settings, frappe: FrappeClient, on_event):
-        self.settings, self.frappe = settings, frappe
-        self.namespace = f"/{settings.frappe_site}"
-        self.warned = False
-        # reconnection=False: each reconnect logs in again, in Bridge.listen.
-        self.client = InOrderClient(
-            reconnection=False, websocket_extra_options={"suppress_origin": True}
-        )
-        for kind in (*KINDS, CHANGE):
-            self.client.on(
-                kind, lambda message, kind=kind: on_event(kind, message), namespace=self.namespace
-            )
-        # Cancellations publish only list_update, sent to sockets that asked for the doctype.
-        self.client.on("connect", self.subscribe_changes, namespace=self.namespace)
-
-    def check_changes_heard(self, sid: str) -> None:
-        """Frappe's realtime server refuses doctype_subscribe silently to a user who may not
-        read the doctype (it asks frappe.realtime.can_subscribe_doctype): ask the same, and say
-        what that means, once."""
-        try:
-            self.frappe.call("frappe.realtime.can_subscribe_doctype", sid=sid,
-                             doctype=CHANGED_DOCTYPE)  # fmt: skip
-        except NotPermitted:
-            if not self.warned:
-                self.warned = True
-                log.warning("%s may not read POS Invoices: cancellations reach screens only when "
-                            "their outlet is next re-read from Frappe (give it a role that reads "
-                            "POS Invoice)", self.settings.frappe_bridge_user)  # fmt: skip
-        except FrappeError:
-            pass  # asked again at the next connect
-
-    def subscribe_changes(self) -> None:
-        self.client.emit("doctype_subscribe", CHANGED_DOCTYPE, namespace=self.namespace)
-
-    def connect(self) -> None:
-        """Log in as the bridge's System User and connect with Frappe's cookie and Origin rules."""
-        user, password = self.settings.frappe_bridge_user, self.settings.frappe_bridge_password
-        login = self.frappe.login(user, password, client_ip="")
-        if not hasattr(login, "sid"):
-            raise FrappeError("the bridge user needs a login without two-factor")
-        self.check_changes_heard(login.sid)
-        parts = urlsplit(self.settings.frappe_url)
-        self.client.connect(
-            self.settings.frappe_realtime_url,
-            namespaces=[self.namespace],
-            headers={
-                "Cookie": f"sid={login.sid}",
-                "Origin": f"{parts.scheme}://{parts.netloc}",
-                "X-Frappe-Site-Name": self.settings.frappe_site,
-            },
-            transports=["polling", "websocket"],
-            wait_timeout=10,
-        )
-        log.info("listening to Frappe's realtime server at %s as %s",
-                 self.settings.frappe_realtime_url, user)  # fmt: skip
-
-    def pump(self, timeout: float) -> bool:
-        self.client.sleep(timeout)  # events arrive on the client's own thread
-        return self.client.connected
-
-    def close(self) -> None:
-        if self.client.connected:
-            self.client.disconnect()
-
-
-def check_source_settings(settings: config.Settings) -> None:
-    if settings.frappe_realtime == "redis" and not settings.frappe_redis_url:
-        raise config.ConfigError("FRAPPE_REDIS_URL", "required for FRAPPE_REALTIME=redis")
-    if settings.frappe_realtime == "socketio" and not (
-        settings.frappe_bridge_user and settings.frappe_bridge_password
-    ):
-        raise config.ConfigError(
-            "FRAPPE_BRIDGE_USER",
-            "FRAPPE_BRIDGE_USER and FRAPPE_BRIDGE_PASSWORD are required "
-            "for FRAPPE_REALTIME=socketio",
-        )
 
 
 def main() -> int:

@@ -217,7 +217,7 @@ def test_the_bridge_retries_its_source_within_seconds_however_long_it_was_down()
     any outage the wait before the next try stays within a few seconds (with jitter)."""
     import random
 
-    from dashboard.bridge import Backoff
+    from dashboard.sources import Backoff
 
     random.seed(7)
     backoff = Backoff()

@@ -209,7 +209,10 @@ def test_the_network_view_passes_axe(browser, web_server, bridge, size):
     problems = []
     for path in ("/", "/?period=monthly", "/outlets/OUTLET-001?period=monthly"):
         page.goto(web_server + path)
+        # Subscribed, the missed sales replayed and slid in: axe measures what stays on screen.
+        expect(page.locator("#live-badge")).to_have_attribute("data-state", "live", timeout=10_000)
         expect(page.locator("[aria-busy], .loading")).to_have_count(0, timeout=20_000)
+        page.wait_for_function("() => document.getAnimations().length === 0")
         problems += axe_problems(page)
     tv_http = pair_head_office_tv(web_server, web_login(web_server, "Administrator", "admin"))
     tv = browser.new_context(viewport=size, bypass_csp=True)

@@ -15,17 +15,6 @@
 
   const $ = (id) => document.getElementById(id);
 
-  // A number as large as its style allows, smaller when it would not fit its box whole (a
-  // large total on a narrow or upright screen): never cut.
-  function fit(element) {
-    element.style.fontSize = "";
-    let size = parseFloat(getComputedStyle(element).fontSize);
-    while (element.scrollWidth > element.clientWidth + 1 && size > 10) {
-      size *= 0.92;
-      element.style.fontSize = `${size}px`;
-    }
-  }
-
   function render() {
     const known = day.invoices !== null;
     const shown = publicSafe
@@ -35,7 +24,7 @@
       const none = !known || (id === "tv-avg" && !day.invoices); // no invoices, no average
       $(id).textContent = none ? "—" : format.format(value);
       if (known) $(id).dataset.value = value;
-      fit($(id));
+      tv.fit($(id));
     }
     const pace = $("tv-pace");
     pace.hidden = !day.pace || day.pace.ratio === null || day.pace.ratio === undefined;

@@ -24,6 +24,16 @@ window.TvScreen = function TvScreen(screen) {
     dateText: new Intl.DateTimeFormat(locale, { timeZone: zone, weekday: "long", day: "numeric", month: "long" }),
     hhmm,
     showWholeLines,
+    // A number as large as its style allows, smaller when it would not fit its box whole (a
+    // large total on a narrow or upright screen): never cut.
+    fit(element) {
+      element.style.fontSize = "";
+      let size = parseFloat(getComputedStyle(element).fontSize);
+      while (element.scrollWidth > element.clientWidth + 1 && size > 10) {
+        size *= 0.92;
+        element.style.fontSize = `${size}px`;
+      }
+    },
     // A sale at the top of the latest sales: its time, `what` and, unless null, `amount`.
     addToTicker(sale, what, amount) {
       const row = document.createElement("li");

@@ -41,6 +41,7 @@
     const sum = (key) => [...figures.values()].reduce((total, f) => total + f[key], 0);
     $("tv-total").textContent = all ? money.format(sum("total")) : "…";
     $("tv-total").dataset.value = all ? sum("total") : "";
+    tv.fit($("tv-total"));
     $("tv-invoices").textContent = all ? `${count.format(sum("invoices"))} invoices` : `${figures.size} of ${outlets.length} outlets in`;
     $("tv-ticker-none").hidden = !all || sum("invoices") > 0 || $("tv-ticker").children.length > 0;
   }
@@ -71,7 +72,10 @@
     },
   });
 
-  window.addEventListener("resize", () => tv.showWholeLines());
+  window.addEventListener("resize", () => {
+    render();
+    tv.showWholeLines();
+  });
 
   function tick() {
     const now = new Date();
