@@ -34,6 +34,10 @@ def init_app(app: Flask, settings) -> None:
     def day(iso_date):
         return format_date(date.fromisoformat(iso_date), "d MMM", locale=locale)
 
+    @app.template_filter("full_day")
+    def full_day(iso_date):
+        return format_date(date.fromisoformat(iso_date), "d MMM y", locale=locale)
+
     @app.template_filter("since")
     def since(moment, now):
         seconds = max(0, int(now - moment))

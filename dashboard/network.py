@@ -68,12 +68,13 @@ def needing_attention(outlets: list[dict], today: date) -> list[dict]:
     for outlet in outlets:
         end = date.fromisoformat(outlet["agreement_end"]) if outlet.get("agreement_end") else None
         closed = outlet["status"] == "Closed"
+        days = (end - today).days if end is not None else None
         if end is not None and end < today and not closed:
-            found.append({**outlet, "why": "ended", "rank": (0, end)})
+            found.append({**outlet, "why": "ended", "days": -days, "rank": (0, end)})
         elif outlet["status"] == "Suspended":
             found.append({**outlet, "why": "suspended", "rank": (1, end or today)})
         elif end is not None and today <= end <= today + ENDING_WITHIN and not closed:
-            found.append({**outlet, "why": "ending", "rank": (2, end)})
+            found.append({**outlet, "why": "ending", "days": days, "rank": (2, end)})
     return sorted(found, key=lambda outlet: outlet["rank"])
 
 

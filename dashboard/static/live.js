@@ -293,7 +293,8 @@
         // The socket's snapshot is today's: figures of another period are fetched.
         const ours = ack.snapshot && (!ack.snapshot.period || ack.snapshot.period === period);
         if (ours) applySnapshot(outlet, ack.snapshot, false);
-        else if (!figures.has(outlet)) fetchUntilAnswered(outlet); // or Frappe did not answer in time
+        else if (ack.snapshot && !figures.has(outlet)) fetchUntilAnswered(outlet, 0);
+        else if (!figures.has(outlet)) fetchUntilAnswered(outlet); // Frappe did not answer in time
         for (const event of ack.events) accept(event, false);
         if (ack.last_id) lastId.set(outlet, ack.last_id);
         bridgeAlive = ack.bridge.alive;
@@ -302,13 +303,13 @@
     }
 
     // Figures Frappe could not give yet: asked again every few seconds until they come.
-    function fetchUntilAnswered(outlet) {
+    function fetchUntilAnswered(outlet, after = RETRY_REFUSED_MS) {
       setTimeout(async () => {
         if (figures.has(outlet)) return;
         const summary = await options.refresh(outlet);
         if (summary) applySnapshot(outlet, summary, false);
         else fetchUntilAnswered(outlet);
-      }, RETRY_REFUSED_MS);
+      }, after);
     }
 
     for (const [outlet, summary] of Object.entries(options.initial || {})) applySnapshot(outlet, summary, true);

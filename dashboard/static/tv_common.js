@@ -49,7 +49,12 @@ window.TvScreen = function TvScreen(screen) {
         strong.textContent = amount;
         row.append(strong);
       }
-      ticker.prepend(row);
+      // Newest first by the sale's own time: a head-office TV replays outlet after outlet.
+      row.dataset.timestamp = sale.timestamp || "";
+      const older = sale.timestamp
+        ? [...ticker.children].find((line) => line.dataset.timestamp < sale.timestamp)
+        : ticker.firstElementChild; // no time of its own: it came just now
+      ticker.insertBefore(row, older || null);
       while (ticker.children.length > TICKER_SIZE) ticker.lastElementChild.remove();
       showWholeLines();
     },
