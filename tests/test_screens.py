@@ -110,13 +110,17 @@ def test_a_first_sale_replaces_the_empty_state(browser, fresh_outlet):
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 
+# Every animation that ends has ended (a TV's slow drift never does).
+SETTLED = (
+    "() => document.getAnimations().every((a) => a.playState !== 'running'"
+    " || a.effect.getTiming().iterations === Infinity)"
+)
+
+
 def axe_problems(page) -> list[str]:
     """axe-core's serious and critical violations on the page as it is now."""
     # Colours are measured as they end, not halfway through a new sale's fade-in.
-    page.wait_for_function(
-        "document.getAnimations().every((a) => a.playState !== 'running'"
-        " || a.effect.getTiming().iterations === Infinity)"
-    )
+    page.wait_for_function(SETTLED)
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("axe.run(document, { resultTypes: ['violations'] })")
     return [
@@ -286,7 +290,7 @@ def test_tvs_fit_every_screen_they_are_mounted_on(browser, web_server, bridge, f
             else:
                 expect(page.locator("#tv-top li")).to_have_count(5, timeout=10_000)
             expect(page.locator("#tv-ticker li").first).to_be_visible(timeout=10_000)
-            page.wait_for_timeout(700)  # the newest line's arrival
+            page.wait_for_function(SETTLED)  # the newest line's arrival has played
             problems[f"{kind} {size_name} live"] = page.evaluate(LAYOUT, TV_PARTS)
             page.evaluate(GO_OFFLINE)
             problems[f"{kind} {size_name} offline"] = page.evaluate(LAYOUT, TV_PARTS)
