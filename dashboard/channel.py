@@ -11,6 +11,7 @@ HEARTBEAT_EVERY = 2.0  # seconds; the web says "Paused" after a few missed beats
 LEADER_KEY = "bridge:leader"  # which bridge stores and sends events (the others stand by)
 ROOMS_KEY = "live:rooms"  # outlet -> when a browser last subscribed: whom to resync
 STATS_KEY = "bridge:stats"  # events the bridge saw, by outcome or reason, for /metrics
+QUIET_COUNT_KEY = "bridge:quiet_outlets"  # how many outlets are marked quiet, for /metrics
 RECONCILES_KEY = "bridge:reconciles"  # re-reads of Frappe's figures: changed, same, failed
 # Seconds from Frappe's commit (a sale's timestamp) to the bridge's emit, counted per bucket by
 # the bridge and shown as a histogram by /metrics.

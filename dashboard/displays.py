@@ -43,13 +43,11 @@ class Display:
     # store TV of `outlet`.
     outlets: list | None = None
 
-    def shows(self, outlet: str) -> bool:
+    def labels(self) -> dict[str, str]:
+        """The outlets this display may show, with the names to show them by."""
         if self.outlets is None:
-            return outlet == self.outlet
-        return any(row["name"] == outlet for row in self.outlets)
-
-    def outlet_names(self) -> list[str]:
-        return [self.outlet] if self.outlets is None else [row["name"] for row in self.outlets]
+            return {self.outlet: self.outlet_label or self.outlet}
+        return {row["name"]: row["label"] for row in self.outlets}
 
     def index_key(self) -> str:
         return NETWORK_INDEX if self.outlets is not None else f"displays:outlet:{self.outlet}"

@@ -142,10 +142,7 @@ def on_connect(auth=None):
         state = {
             "kind": "display",
             "display_id": display.id,
-            # What it may watch, with the names to show: one outlet, or head office's list.
-            "labels": {row["name"]: row["label"] for row in display.outlets}
-            if display.outlets is not None
-            else {display.outlet: display.outlet_label or display.outlet},
+            "labels": display.labels(),  # what it may watch: one outlet, or head office's
             "public_safe": display.public_safe,
             "group": f"display:{display.id}",
         }

@@ -18,9 +18,9 @@ from .channel import (
     HEARTBEAT_KEY,
     LATENCY_BUCKETS,
     LATENCY_KEY,
+    QUIET_COUNT_KEY,
     RECONCILES_KEY,
     STATS_KEY,
-    quiet_key,
 )
 
 FRAPPE_CALLS = Counter(
@@ -75,7 +75,7 @@ class BridgeCollector:
                 reconciles.add_metric([name.decode()], float(count))
             beat = self.client.get(HEARTBEAT_KEY)
             latency = {k.decode(): float(v) for k, v in self.client.hgetall(LATENCY_KEY).items()}
-            quiet.add_metric([], sum(1 for _ in self.client.scan_iter(quiet_key("*"), count=1000)))
+            quiet.add_metric([], float(self.client.get(QUIET_COUNT_KEY) or 0))
         except redis.RedisError:
             redis_up.add_metric([], 0)
             yield redis_up

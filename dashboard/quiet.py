@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 
 import redis
 
-from .channel import QUIET_EVENT, outlet_room, quiet_key
+from .channel import QUIET_COUNT_KEY, QUIET_EVENT, outlet_room, quiet_key
 from .frappe import FrappeError, NotPermitted
 from .outlets import valid_outlet_name
 from .pace import NEVER_STALE, seconds_of, seconds_to_midnight
@@ -104,6 +104,11 @@ class QuietWatch:
                 log.exception("quiet check failed")
 
     def check(self) -> None:
+        self.look()
+        # For /metrics: kept as long as a mark, so a bridge that stopped leaves no count behind.
+        self.redis.set(QUIET_COUNT_KEY, len(self.marks), ex=MARK_KEPT)
+
+    def look(self) -> None:
         if not self.leading():  # standing by, or deaf to Frappe: no longer ours to say
             with self.lock:
                 for outlet in list(self.marks):

@@ -1,6 +1,7 @@
 """Pages for store TVs (/tv) and for the managers who pair them (/outlets/<outlet>/displays)."""
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import segno
@@ -148,13 +149,11 @@ def tv_data():
     if display is None:
         return jsonify(error="unpaired"), 401
     outlet = request.args.get("outlet", display.outlet)  # a head-office TV says which
-    if not display.shows(outlet):
+    labels = display.labels()
+    if outlet not in labels:
         return jsonify(error="forbidden"), 403
-    labels = {row["name"]: row["label"] for row in display.outlets or []}
     try:
-        figures = current_app.extensions["outlets"].service_summary(
-            outlet, labels.get(outlet) or display.outlet_label or outlet
-        )
+        figures = current_app.extensions["outlets"].service_summary(outlet, labels[outlet])
     except FrappeUnavailable:
         return jsonify(error="unavailable"), 503
     return jsonify(public_summary(figures) if display.public_safe else figures)
@@ -195,7 +194,7 @@ def fleet(outlets: list[dict] | None = None) -> list[dict]:
     readable = {outlet["name"] for outlet in outlets}
     screens += [
         (d, f"Head office: {len(d.outlets)} outlets") for d in displays().of_network()
-        if set(d.outlet_names()) <= readable
+        if d.labels().keys() <= readable
     ]  # fmt: skip
     rows = []
     for display, outlet_label in screens:
@@ -212,46 +211,34 @@ def fleet_page():
     """Head office's screens; a POST pairs a head-office TV to every outlet this person may
     read now."""
     outlets = readable_outlets()
-    error, status, typed = None, 200, {}
+    refusal = None
     if request.method == "POST":
-        error, status, typed = pair_network(outlets)
-        if error is None:
+        result = pair_network(outlets)
+        if isinstance(result, Display):
+            flash(f"Paired “{result.label}”: it shows the day of your {len(outlets)} outlets.")
             return redirect(url_for("tv.fleet_page"))
+        refusal = result
     rows = fleet(outlets)
     offline_long = sum(row["offline_long"] for row in rows)
     page = render_template("fleet.html", rows=rows, offline_long=offline_long, now=time.time(),
-                           outlet_count=len(outlets), error=error, typed=typed,
+                           outlet_count=len(outlets), refusal=refusal,
                            network_most=NETWORK_MOST)  # fmt: skip
-    return page, status
+    return (page, refusal.status, refusal.headers()) if refusal else page
 
 
-def pair_network(outlets: list[dict]) -> tuple[str | None, int, dict]:
-    """(error, status, what was typed) of pairing the TV whose code was typed as head office's."""
-    name = clean_label(request.form.get("label", ""))
-    code = request.form.get("code", "")
-    typed = {"code": code.strip()[:20], "label": name or ""}
-    if not name or not code.strip() or len(code) > 20:
-        return "Enter the code shown on the TV and a label.", 400, typed
+def pair_network(outlets: list[dict]) -> "Display | Refusal":
+    """The TV whose code was typed, paired as head office's to `outlets`."""
     if not outlets or len(outlets) > NETWORK_MOST:
-        return (f"A head-office TV shows from 1 to {NETWORK_MOST} outlets; Frappe lets you read "
-                f"{len(outlets)}.", 400, typed)  # fmt: skip
-    limit = current_app.extensions["settings"].pairing_attempts_per_user
-    attempt = current_app.extensions["throttle"].attempt(
-        ("pair:manager", current_manager()["user"], limit)
-    )
-    if attempt.refused:
-        return f"Too many wrong codes. Please wait {attempt.retry_after} seconds.", 429, typed
+        message = (f"A head-office TV shows from 1 to {NETWORK_MOST} outlets; Frappe lets you "
+                   f"read {len(outlets)}.")  # fmt: skip
+        return Refusal(message, 400, typed_form())
     network = [{"name": o["name"], "label": o["label"], "territory": o.get("territory") or ""}
                for o in outlets]  # fmt: skip
     everything = {"name": "", "label": "All outlets"}
     user = current_manager()["user"]
-    display = displays().pair(code, everything, name, user, False, network)
-    if display is None:
-        return ("No TV is showing that code. Codes last 10 minutes and work once: check the "
-                "screen and try again.", 404, typed)  # fmt: skip
-    attempt.give_back()
-    flash(f"Paired “{display.label}”: it shows the day of your {len(network)} outlets.")
-    return None, 200, typed
+    return pair_typed_code(
+        lambda code, label: displays().pair(code, everything, label, user, False, network)
+    )
 
 
 @bp.route("/displays/<display_id>/revoke", methods=["POST"])
@@ -260,7 +247,7 @@ def revoke_network(display_id):
     """Revoke a head-office TV: by someone who may read every outlet it shows."""
     display = displays().get(display_id)
     readable = {outlet["name"] for outlet in readable_outlets()}
-    if display is None or display.outlets is None or not set(display.outlet_names()) <= readable:
+    if display is None or display.outlets is None or not display.labels().keys() <= readable:
         abort(404, description="No such head-office TV.")
     displays().revoke(display)
     end_display_sockets(display.id)
@@ -299,41 +286,68 @@ def pair_link():
     return render_template("pair_pick.html", code=code, outlets=rows)
 
 
-@bp.route("/outlets/<path:outlet>/displays", methods=["GET", "POST"])
-@login_required
-def outlet_displays(outlet):
-    label = checked_outlet(outlet)
-    if request.method == "GET":
-        return displays_page(outlet, label, code=valid_code(request.args.get("code", "")))
-    name = clean_label(request.form.get("label", ""))
-    code = request.form.get("code", "")
-    if not name or not code.strip() or len(code) > 20:
-        return displays_page(
-            outlet, label, error="Enter the code shown on the TV and a label.", status=400
-        )
-    # Counted before it is tried: concurrent wrong codes cannot slip past the limit.
+WRONG_CODE = (
+    "No TV is showing that code. Codes last 10 minutes and work once: check the screen and "
+    "try again."
+)
+
+
+@dataclass
+class Refusal:
+    """Why a pairing form was refused, with what was typed to fill the form again."""
+
+    message: str
+    status: int
+    typed: dict  # {"code", "label"}
+    retry_after: int = 0
+
+    def headers(self) -> dict:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after else {}
+
+
+def typed_form() -> dict:
+    return {"code": request.form.get("code", "").strip()[:20],
+            "label": clean_label(request.form.get("label", "")) or ""}  # fmt: skip
+
+
+def pair_typed_code(pair) -> "Display | Refusal":
+    """The TV showing the code the form names, paired by `pair(code, label)`. A wrong code
+    counts against the manager, before it is tried: concurrent wrong codes cannot slip past
+    the limit."""
+    code, typed = request.form.get("code", ""), typed_form()
+    if not typed["label"] or not code.strip() or len(code) > 20:
+        return Refusal("Enter the code shown on the TV and a label.", 400, typed)
     limit = current_app.extensions["settings"].pairing_attempts_per_user
     attempt = current_app.extensions["throttle"].attempt(
         ("pair:manager", current_manager()["user"], limit)
     )
     if attempt.refused:
         message = f"Too many wrong codes. Please wait {attempt.retry_after} seconds."
-        page, _ = displays_page(outlet, label, error=message, status=429)
-        return page, 429, {"Retry-After": str(attempt.retry_after)}
-    display = displays().pair(
-        code,
-        {"name": outlet, "label": label},
-        name,
-        current_manager()["user"],
-        request.form.get("public_safe") == "on",
-    )
+        return Refusal(message, 429, typed, attempt.retry_after)
+    display = pair(code, typed["label"])
     if display is None:
-        return displays_page(
-            outlet, label, status=404, code=code.strip()[:20], typed_label=name,
-            error="No TV is showing that code. Codes last 10 minutes and work once: check the "
-            "screen and try again.",
-        )  # fmt: skip
+        return Refusal(WRONG_CODE, 404, typed)
     attempt.give_back()  # only wrong codes count
+    return display
+
+
+@bp.route("/outlets/<path:outlet>/displays", methods=["GET", "POST"])
+@login_required
+def outlet_displays(outlet):
+    label = checked_outlet(outlet)
+    if request.method == "GET":
+        return displays_page(outlet, label, code=valid_code(request.args.get("code", "")))
+    user, public_safe = current_manager()["user"], request.form.get("public_safe") == "on"
+    display = pair_typed_code(
+        lambda code, name: displays().pair(
+            code, {"name": outlet, "label": label}, name, user, public_safe
+        )
+    )
+    if isinstance(display, Refusal):
+        typed = display.typed
+        page, _ = displays_page(outlet, label, error=display.message, status=display.status,
+                                code=typed["code"], typed_label=typed["label"])  # fmt: skip
+        return page, display.status, display.headers()
     flash(f"Paired “{display.label}”. The TV switches to {label} within a few seconds.")
     return redirect(url_for("tv.outlet_displays", outlet=outlet))
 

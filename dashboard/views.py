@@ -67,9 +67,7 @@ def healthz():
 def index():
     """Every outlet the person may read, by territory, for today or the month so far; narrowed
     to a territory or a franchise type when asked."""
-    period = request.args.get("period", "daily")
-    if period not in PERIODS:
-        abort(400, description=f"Unknown period. Use one of: {', '.join(PERIODS)}.")
+    period = checked_period()
     try:
         rows = outlets().list_for(current_manager()["user"], manager_sid())
     except NotPermitted:
@@ -102,6 +100,10 @@ def checked_request(outlet: str) -> str:
     """The period asked for, after refusing malformed outlet names and periods."""
     if not valid_outlet_name(outlet):
         abort(404, description="There is no outlet with that name.")
+    return checked_period()
+
+
+def checked_period() -> str:
     period = request.args.get("period", "daily")
     if period not in PERIODS:
         # Frappe's `weekly` is today again (frappe-contract.md): it is not offered as a week.

@@ -2,6 +2,7 @@
 by the bridge, shown and pushed only to those who may read the outlet, cleared by the next sale."""
 
 import contextlib
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+import requests
 from playwright.sync_api import expect
 
 from dashboard.quiet import quiet_at, usual_gaps
@@ -150,6 +152,10 @@ def test_an_outlet_that_trades_now_goes_quiet_and_the_next_sale_clears_it(quiet_
     assert mark["usual_gap_s"] == GAP
     since = datetime.fromisoformat(mark["since"])
     assert since.utcoffset() == timedelta(hours=5, minutes=30) and since <= datetime.now(ZONE)
+    # Operators see it too: the bridge's count of quiet outlets, on every web process.
+    metrics = requests.get(web + "/metrics", timeout=10).text
+    quiet = re.search(r"^dashboard_quiet_outlets ([0-9.]+)$", metrics, re.M)
+    assert quiet and float(quiet.group(1)) >= 1
 
     # One that never trades at this hour is never flagged, once the bridge knows its hours.
     wait_until(lambda: learned(quiet_site, ELSEWHERE), 30, f"learning {ELSEWHERE}'s hours")

@@ -96,9 +96,9 @@
     element.dataset.value = figures.pace.ratio ?? "";
     const { last_week_same_time: byNow, last_week_day: allDay } = figures.pace;
     const lastWeek = `last ${pace.weekday}: ${money.format(byNow)} by now, ${money.format(allDay)} all day`;
-    // "+12 %" is the figure; the note says against what, once.
-    detail.textContent = pace.short.startsWith("+") || pace.short.startsWith("−") || pace.short.startsWith("±")
-      ? `against ${lastWeek}` : `${pace.long} · ${lastWeek}`;
+    // "+12 %" is the figure; the note says against what, once (or why there is none).
+    const compared = figures.pace.ratio !== null && figures.pace.ratio !== undefined;
+    detail.textContent = compared ? `against ${lastWeek}` : `${pace.long} · ${lastWeek}`;
     const label = document.getElementById("pace-last-label");
     if (label) label.textContent = `Last ${pace.weekday}`;
     const summary = document.getElementById("pace-summary");

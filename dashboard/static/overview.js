@@ -93,7 +93,7 @@
   function showSum(target, members) {
     const known = members.filter((row) => row.dataset.invoice_count !== undefined);
     if (known.length < members.length) return;
-    const sum = (key) => known.reduce((total, row) => total + Number(row.dataset[key] || 0), 0);
+    const sum = (key, of = known) => of.reduce((total, row) => total + Number(row.dataset[key] || 0), 0);
     const total = sum("total_sales");
     const invoices = sum("invoice_count");
     const royalty = sum("royalty");
@@ -107,8 +107,8 @@
     // Like with like: the outlets that show a pace, their sales so far against theirs last
     // week by now; the others (no baseline yet) are left out, and the cell says how many count.
     const paced = known.filter((row) => row.dataset.pace !== undefined);
-    const before = paced.reduce((s, row) => s + Number(row.dataset.paceBefore), 0);
-    const today = paced.reduce((s, row) => s + Number(row.dataset.paceToday), 0);
+    const before = sum("paceBefore", paced);
+    const today = sum("paceToday", paced);
     const ratio = window.paceText(before > 0 ? { ratio: today / before - 1 } : null).short;
     cells.pace = paced.length && paced.length < known.length ? `${ratio} (${paced.length} of ${known.length})` : ratio;
     const newest = known.map((row) => row.dataset.last_sale).sort().pop();
