@@ -36,7 +36,7 @@ from .feed import valid_feed_id
 from .frames import BAD_FRAME
 from .frappe import FrappeError, FrappeUnavailable, NotFound, NotPermitted, SessionExpired
 from .metrics import LIVE_SOCKETS
-from .outlets import valid_outlet_name
+from .outlets import PERIODS, valid_outlet_name
 from .sessions import SOCKET_CONNECTED, STORE_DOWN
 from .socket_gate import SocketGate
 
@@ -176,7 +176,7 @@ def on_subscribe(data=None):
         return {"ok": False, "error": "login_required"}
     if over_budget(state):
         return {"ok": False, "error": "rate_limited"}
-    outlet, after, problem = parse_subscribe(data)
+    outlet, after, period, problem = parse_subscribe(data)
     if problem:
         return {"ok": False, "error": problem}
     if outlet not in state["asked"]:
@@ -192,7 +192,7 @@ def on_subscribe(data=None):
     join_room(room_of(state, outlet))
     state["outlets"][outlet] = time.monotonic()
     store().zadd(ROOMS_KEY, {outlet: time.time()})
-    return subscribe_answer(state, outlet, after)
+    return subscribe_answer(state, outlet, after, period)
 
 
 def over_budget(state: dict) -> bool:
@@ -237,22 +237,25 @@ def room_of(state: dict, outlet: str) -> str:
     return public_room(outlet) if state.get("public_safe") else outlet_room(outlet)
 
 
-def parse_subscribe(data) -> tuple[str | None, str | None, str | None]:
+def parse_subscribe(data) -> tuple:
+    """(outlet, after, period, None), or the error to answer last."""
     if not isinstance(data, dict):
-        return None, None, "bad_request"
-    outlet, after = data.get("outlet"), data.get("after")
+        return None, None, None, "bad_request"
+    outlet, after, period = data.get("outlet"), data.get("after"), data.get("period", "daily")
     if not isinstance(outlet, str) or not valid_outlet_name(outlet):
-        return None, None, "bad_request"
+        return None, None, None, "bad_request"
     if after is not None and not valid_feed_id(after):
-        return None, None, "bad_request"
-    return outlet, after, None
+        return None, None, None, "bad_request"
+    if period not in PERIODS:
+        return None, None, None, "bad_request"
+    return outlet, after, period, None
 
 
-def subscribe_answer(state: dict, outlet: str, after: str | None) -> dict:
+def subscribe_answer(state: dict, outlet: str, after: str | None, period: str) -> dict:
     feed = current_app.extensions["feed"]
     # What may wait (on Frappe, on Redis) comes first, holding no events; the events are read
     # last and sent before this greenlet waits on anything else.
-    figures, bridge = snapshot(state, outlet), bridge_status()
+    figures, bridge = snapshot(state, outlet, period), bridge_status()
     with replaying:
         limit = REPLAY_MOST if after else REPLAY_LATEST
         events, complete = feed.since(outlet, after, limit, REPLAY_BYTES)
@@ -270,11 +273,12 @@ def subscribe_answer(state: dict, outlet: str, after: str | None) -> dict:
     }
 
 
-def snapshot(state: dict, outlet: str) -> dict | None:
+def snapshot(state: dict, outlet: str, period: str) -> dict | None:
+    """The figures the subscriber shows: a manager's of the period asked, a TV's of today."""
     outlets = current_app.extensions["outlets"]
     try:
         if state["kind"] == "manager":
-            return outlets.summary(state["user"], state["frappe_sid"], outlet, "daily")
+            return outlets.summary(state["user"], state["frappe_sid"], outlet, period)
         figures = outlets.service_summary(outlet, state["labels"][outlet])
     except FrappeUnavailable:
         return None

@@ -470,3 +470,20 @@ def test_bridge_stops_cleanly_on_sigterm(frappe_url, redis_url, frappe_redis_url
     bridge = start_bridge(frappe_url, redis_url, frappe_redis_url)
     bridge.terminate()
     assert bridge.wait(timeout=10) == 0
+
+
+def test_a_subscribe_carries_the_figures_of_the_period_the_page_shows(live_client):
+    """The month's overview gets the month's figures with its subscribe, not today's to throw
+    away; a period Frappe's figures are not offered in is refused."""
+    client = live_client("manager1@example.com", "manager1")
+
+    def call(period):
+        subscribe = {"outlet": "OUTLET-001", "after": None, "period": period}
+        return client.sio.call("subscribe", subscribe, timeout=15)
+
+    month = call("monthly")
+    assert month["ok"] and month["snapshot"]["period"] == "monthly"
+    assert month["snapshot"]["covers"]["from"].endswith("-01")
+    assert call("daily")["snapshot"]["period"] == "daily"
+    assert call("weekly") == {"ok": False, "error": "bad_request"}
+    assert call(["monthly"]) == {"ok": False, "error": "bad_request"}

@@ -282,7 +282,7 @@
     }
 
     function subscribe(outlet) {
-      socket.emit("subscribe", { outlet, after: lastId.get(outlet) || null }, (ack) => {
+      socket.emit("subscribe", { outlet, after: lastId.get(outlet) || null, period }, (ack) => {
         if (!ack || !ack.ok) {
           const why = { forbidden: "You no longer have access to", not_found: "There is no outlet" };
           if (ack && why[ack.error]) options.onNotice(`${why[ack.error]} ${outlet}.`);
@@ -290,10 +290,7 @@
           if (ack && ack.error === "unavailable") setTimeout(() => socket.connected && subscribe(outlet), RETRY_REFUSED_MS);
           return;
         }
-        // The socket's snapshot is today's: figures of another period are fetched.
-        const ours = ack.snapshot && (!ack.snapshot.period || ack.snapshot.period === period);
-        if (ours) applySnapshot(outlet, ack.snapshot, false);
-        else if (ack.snapshot && !figures.has(outlet)) fetchUntilAnswered(outlet, 0);
+        if (ack.snapshot) applySnapshot(outlet, ack.snapshot, false);
         else if (!figures.has(outlet)) fetchUntilAnswered(outlet); // Frappe did not answer in time
         for (const event of ack.events) accept(event, false);
         if (ack.last_id) lastId.set(outlet, ack.last_id);
@@ -303,13 +300,13 @@
     }
 
     // Figures Frappe could not give yet: asked again every few seconds until they come.
-    function fetchUntilAnswered(outlet, after = RETRY_REFUSED_MS) {
+    function fetchUntilAnswered(outlet) {
       setTimeout(async () => {
         if (figures.has(outlet)) return;
         const summary = await options.refresh(outlet);
         if (summary) applySnapshot(outlet, summary, false);
         else fetchUntilAnswered(outlet);
-      }, after);
+      }, RETRY_REFUSED_MS);
     }
 
     for (const [outlet, summary] of Object.entries(options.initial || {})) applySnapshot(outlet, summary, true);
