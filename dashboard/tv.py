@@ -193,7 +193,7 @@ def fleet(outlets: list[dict] | None = None) -> list[dict]:
     screens = [(d, o["label"]) for o in outlets for d in displays().of_outlet(o["name"])]
     readable = {outlet["name"] for outlet in outlets}
     screens += [
-        (d, f"Head office: {len(d.outlets)} outlets") for d in displays().of_network()
+        (d, f"Head office: {outlets_count(len(d.outlets))}") for d in displays().of_network()
         if d.labels().keys() <= readable
     ]  # fmt: skip
     rows = []
@@ -215,7 +215,9 @@ def fleet_page():
     if request.method == "POST":
         result = pair_network(outlets)
         if isinstance(result, Display):
-            flash(f"Paired “{result.label}”: it shows the day of your {len(outlets)} outlets.")
+            flash(
+                f"Paired “{result.label}”: it shows the day of your {outlets_count(len(outlets))}."
+            )
             return redirect(url_for("tv.fleet_page"))
         refusal = result
     rows = fleet(outlets)
@@ -224,6 +226,10 @@ def fleet_page():
                            outlet_count=len(outlets), refusal=refusal,
                            network_most=NETWORK_MOST)  # fmt: skip
     return (page, refusal.status, refusal.headers()) if refusal else page
+
+
+def outlets_count(n: int) -> str:
+    return f"{n} outlet" if n == 1 else f"{n} outlets"
 
 
 def pair_network(outlets: list[dict]) -> "Display | Refusal":
