@@ -1,24 +1,33 @@
 """Every setting, read from the environment once and checked at start.
 
-Missing or malformed settings stop the process with one line naming each variable and what it
-expects (exit status 2), never a traceback.
+pydantic-settings reads the environment and checks the types, the ranges and the choices;
+missing or malformed settings stop the process with one line naming each variable and what it
+expects (exit status 2), never a traceback. What is ours, because the library cannot say it:
+
+- the one line: pydantic's report is several lines per error, named by field, and would print a
+  bad secret's value; `ConfigErrors` names the variables and never echoes a secret;
+- what a URL, a rate (the limits library's grammar), a currency or locale (Babel's lists), a
+  time zone, a Sentinel URL or a URL template must look like, said with an example;
+- defaults that follow another setting: the demo's secret key, cookies and log format, the
+  site and the realtime server taken from FRAPPE_URL, API key and secret going together.
 """
 
 import os
 import sys
 from dataclasses import dataclass
+from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import babel
 import babel.numbers
 from limits import parse_many
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
-ASYNC_MODES = ("eventlet", "gevent", "threading")
-REALTIME_SOURCES = ("redis", "socketio")
-# How the site's POS sells (frappe-contract.md, "How ERPNext sites really sell"): a Sales
-# Invoice per sale, or POS Invoices merged into Sales Invoices at the POS closing.
-POS_MODES = ("sales-invoice", "consolidated")
+DEMO_SECRET_KEY = "demo-only-secret-key-change-me"  # noqa: S105 (only with DASHBOARD_DEMO)
+SECRETS = ("SECRET_KEY", "FRAPPE_API_SECRET", "FRAPPE_BRIDGE_PASSWORD", "METRICS_TOKEN")
 
 
 class ConfigError(Exception):
@@ -36,70 +45,218 @@ class ConfigErrors(ConfigError):
         self.names = [error.name for error in errors]
 
 
-@dataclass(frozen=True)
-class Settings:
-    frappe_url: str
-    frappe_site: str
-    redis_url: str
-    secret_key: str
-    demo: bool = False
-    public_url: str = ""  # where people reach us: absolute links are built from it
-    frappe_redis_url: str | None = None
-    frappe_realtime: str = "redis"
-    frappe_pos_mode: str = "sales-invoice"
-    frappe_realtime_url: str = ""  # Frappe's realtime server; load() makes it FRAPPE_URL
+def url_of(schemes: tuple, example: str):
+    def check(value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not (parts.hostname or parts.scheme == "unix"):
+            raise ValueError(f"a {'/'.join(schemes)} URL such as {example}, got {value!r}")
+        return value.rstrip("/")
+
+    return AfterValidator(check)
+
+
+def check_redis_url(value: str) -> str:
+    """One Redis, or the Sentinels that name its master (redis_client.py)."""
+    if not value.startswith(f"{SENTINEL_SCHEME}:"):
+        return url_of(("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0").func(value)
+    try:
+        sentinels_of(value)
+    except ValueError as error:
+        raise ValueError(f"{error} (for Sentinels: {SENTINEL_EXAMPLE})") from None
+    return value
+
+
+def check_rate(value: str) -> str:
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(f"a rate such as '5 per minute', got {value!r}") from None
+    return value
+
+
+def check_currency(value: str) -> str:
+    if value.upper() not in babel.numbers.list_currencies():
+        raise ValueError(f"an ISO 4217 currency code such as INR, got {value!r}")
+    return value.upper()
+
+
+def check_locale(value: str) -> str:
+    try:
+        babel.Locale.parse(value.replace("-", "_"))
+    except (ValueError, babel.UnknownLocaleError):
+        raise ValueError(f"a locale such as en_IN or de_DE, got {value!r}") from None
+    return value.replace("-", "_")
+
+
+def check_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ValueError(f"a time zone such as Asia/Kolkata, got {value!r}") from None
+    return value
+
+
+def origins(value) -> tuple:
+    """Space-separated origins (the library would read a list as JSON)."""
+    found = tuple(value.split()) if isinstance(value, str) else tuple(value)
+    for origin in found:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+            raise ValueError(f"origins such as https://www.example.com, got {origin!r}")
+    return found
+
+
+def template(*placeholders: str):
+    def check(value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https") or not all(
+            p in value for p in placeholders
+        ):
+            raise ValueError(f"an http(s) URL with {' '.join(placeholders)}, got {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+HttpUrl = Annotated[str, url_of(("http", "https"), "https://erp.example.com")]
+Rate = Annotated[str, AfterValidator(check_rate)]
+Origins = Annotated[tuple[str, ...], NoDecode, BeforeValidator(origins)]
+Count = Annotated[int, Field(ge=0)]
+
+
+def seconds(default: float, most: float = 600):
+    return Field(default, gt=0, le=most)
+
+
+class Settings(BaseSettings):
+    # Fields are read in this order, and bad ones named in it.
+    model_config = SettingsConfigDict(frozen=True, env_ignore_empty=True, extra="ignore")
+
+    demo: bool = Field(False, validation_alias="DASHBOARD_DEMO")
+    frappe_url: HttpUrl
+    secret_key: str | None = Field(None, validate_default=True)
     frappe_api_key: str | None = None
-    frappe_api_secret: str | None = None
+    frappe_api_secret: str | None = Field(None, validate_default=True)
+    frappe_redis_url: (
+        Annotated[str, url_of(("redis", "rediss", "unix"), "redis://127.0.0.1:11000")] | None
+    ) = None
+    # Where people reach us: absolute links are built from it. The demo may go without: its
+    # links then name the request's address.
+    public_url: str | None = Field(None, validate_default=True)
+    # Frappe's realtime server; FRAPPE_URL's /socket.io (behind nginx) when not set.
+    frappe_realtime_url: str | None = Field(None, validate_default=True)
+    redis_url: Annotated[str, AfterValidator(check_redis_url)]
+    frappe_site: str | None = Field(None, validate_default=True)  # FRAPPE_URL's host name
+    frappe_realtime: Literal["redis", "socketio"] = "redis"
+    # How the site's POS sells (frappe-contract.md, "How ERPNext sites really sell"): a Sales
+    # Invoice per sale, or POS Invoices merged into Sales Invoices at the POS closing.
+    frappe_pos_mode: Literal["sales-invoice", "consolidated"] = "sales-invoice"
     frappe_bridge_user: str | None = None
     frappe_bridge_password: str | None = None
-    frappe_connect_timeout: float = 3.0
-    frappe_read_timeout: float = 10.0
-    frappe_wait_seconds: float = 1.5  # how long a page waits for Frappe before going without
-    async_mode: str = "gevent"
-    login_limit_per_address: str = "8 per minute"
-    login_limit_per_user: str = "5 per minute"
-    cookie_secure: bool = True
-    proxy_hops: int = 0
-    log_level: str = "INFO"
-    log_format: str = "json"
-    figures_cache_seconds: float = 10.0
-    permission_cache_seconds: float = 60.0
-    currency: str = "INR"
-    locale: str = "en_IN"
-    time_zone: str | None = None  # None: the site's, as Frappe tells it
-    feed_max_len: int = 500
-    locator_cache_seconds: float = 300.0
-    locator_rate_limit: str = "120 per minute"
-    locator_frame_origins: tuple = ()
-    directions_url: str = "https://www.google.com/maps/dir/?api=1&destination={lat},{lng}"
-    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-    tile_attribution: str = "© OpenStreetMap contributors"
-    redis_max_connections: int = 1000
-    socket_origins: tuple = ()
-    metrics_token: str | None = None
-    app_version: str | None = None  # None: the package version and a digest of the front end
-    pairing_codes_per_address: str = "30 per hour"
-    pairing_codes_total: str = "1000 per 10 minutes"  # every address together
-    pairing_attempts_per_user: str = "10 per 10 minutes"
-    subscribes_per_user: str = (
-        "600 per minute"  # over every login and socket of a person or display
+    frappe_connect_timeout: float = seconds(3.0)
+    frappe_read_timeout: float = seconds(10.0)
+    frappe_wait_seconds: float = seconds(
+        1.5
+    )  # how long a page waits for Frappe before going without
+    async_mode: Literal["eventlet", "gevent", "threading"] = Field(
+        "gevent", validation_alias="SOCKETIO_ASYNC_MODE"
     )
-    subscribes_per_address: str = "6000 per minute"  # over everyone behind one address
-    live_recheck_seconds: float = 180.0
-    request_body_seconds: float = 10.0  # a request's body is read whole within this, or 408
+    login_limit_per_address: Rate = "8 per minute"
+    login_limit_per_user: Rate = "5 per minute"
+    cookie_secure: bool | None = Field(None, validate_default=True)  # not in the demo
+    proxy_hops: Count = 0
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] | None = Field(None, validate_default=True)
+    figures_cache_seconds: float = seconds(10.0)
+    permission_cache_seconds: float = seconds(60.0)
+    currency: Annotated[str, AfterValidator(check_currency)] = "INR"
+    locale: Annotated[str, AfterValidator(check_locale)] = "en_IN"
+    # None: the site's, as Frappe tells it.
+    time_zone: Annotated[str, AfterValidator(check_time_zone)] | None = None
+    feed_max_len: Count = 500
+    app_version: str | None = None  # None: the package version and a digest of the front end
+    redis_max_connections: Count = 1000
+    socket_origins: Origins = Field((), validation_alias="SOCKET_ALLOWED_ORIGINS")
+    metrics_token: str | None = None
+    locator_cache_seconds: float = seconds(300.0)
+    locator_rate_limit: Rate = "120 per minute"
+    locator_frame_origins: Origins = ()
+    directions_url: Annotated[str, template("{lat}", "{lng}")] = (
+        "https://www.google.com/maps/dir/?api=1&destination={lat},{lng}"
+    )
+    tile_url: Annotated[str, template("{z}", "{x}", "{y}")] = (
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    )
+    tile_attribution: str = "© OpenStreetMap contributors"
+    pairing_codes_per_address: Rate = "30 per hour"
+    pairing_codes_total: Rate = "1000 per 10 minutes"  # every address together
+    pairing_attempts_per_user: Rate = "10 per 10 minutes"
+    subscribes_per_user: Rate = "600 per minute"  # over every login and socket of a person
+    subscribes_per_address: Rate = "6000 per minute"  # over everyone behind one address
+    live_recheck_seconds: float = seconds(180.0)
+    request_body_seconds: float = seconds(10.0)  # a request's body is read whole within this
     # After an outlet's last sale, this long without another before the bridge re-reads its
     # figures from Frappe, for screens to show Frappe's own once a rush is over.
-    live_reconcile_seconds: float = 5.0
+    live_reconcile_seconds: float = seconds(5.0)
     # An outlet is quiet after at least this long without a sale in its usual hours (quiet.py).
-    quiet_min_seconds: float = 900.0
-    sockets_per_session: int = 20  # WebSockets one session or display may hold in a web process
-    sockets_per_address: int = 200  # ... and one address (a franchise office behind one NAT)
-    socket_connect_seconds: float = 5.0  # to complete Socket.IO's CONNECT, or be closed
-    socket_ping_seconds: float = 25.0  # between the server's pings: under a proxy's idle timeout
+    quiet_min_seconds: float = seconds(900.0, most=86400)
+    sockets_per_session: Count = 20  # WebSockets one session or display may hold in a process
+    sockets_per_address: Count = 200  # ... and one address (a franchise office behind one NAT)
+    socket_connect_seconds: float = seconds(5.0)  # to complete Socket.IO's CONNECT, or be closed
+    socket_ping_seconds: float = seconds(25.0, most=300)  # under a proxy's idle timeout
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value, info):
+        value = value or (DEMO_SECRET_KEY if info.data.get("demo") else None)
+        if value is None:
+            raise ValueError("required, but not set")
+        if len(value) < 16:
+            raise ValueError("at least 16 random characters")
+        return value
+
+    @field_validator("frappe_api_secret")
+    @classmethod
+    def _api_secret(cls, value, info):
+        if bool(value) != bool(info.data.get("frappe_api_key")):
+            raise ValueError("FRAPPE_API_KEY and FRAPPE_API_SECRET go together")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value, info):
+        if value is None and info.data.get("demo"):
+            return ""
+        if value is None:
+            raise ValueError("required, but not set")
+        return url_of(("http", "https"), "https://dashboard.example.com").func(value)
+
+    @field_validator("frappe_realtime_url")
+    @classmethod
+    def _realtime_url(cls, value, info):
+        if value is None:
+            return info.data.get("frappe_url", "")
+        return url_of(("http", "https"), "http://127.0.0.1:9000").func(value)
+
+    @field_validator("frappe_site")
+    @classmethod
+    def _site(cls, value, info):
+        return value or urlsplit(info.data.get("frappe_url", "")).hostname or ""
+
+    @field_validator("cookie_secure")
+    @classmethod
+    def _cookie_secure(cls, value, info):
+        return (not info.data.get("demo")) if value is None else value
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value, info):
+        return value or ("text" if info.data.get("demo") else "json")
 
     def __repr__(self) -> str:
         # Secrets stay out of logs and tracebacks.
         return f"Settings(frappe_url={self.frappe_url!r}, site={self.frappe_site!r})"
+
+    __str__ = __repr__
 
     @property
     def till_doctype(self) -> str:
@@ -111,85 +268,44 @@ class Settings:
         return bool(self.frappe_api_key and self.frappe_api_secret)
 
 
+class Environment(EnvSettingsSource):
+    """The library's reading of environment variables, of the mapping given (tests give
+    theirs), values stripped: a variable of spaces is one not set."""
+
+    def __init__(self, environ):
+        super().__init__(Settings)
+        stripped = {name: value.strip() for name, value in environ.items()}
+        self.env_vars = parse_env_vars(
+            stripped, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
 def load(environ=None) -> Settings:
     """Settings from the environment; raises ConfigError naming every bad variable."""
-    env = Reader(os.environ if environ is None else environ, collect=True)
-    demo = env.flag("DASHBOARD_DEMO", False)
-    frappe_url = env.url("FRAPPE_URL", ("http", "https"), "https://erp.example.com")
-    secret_key = env.text("SECRET_KEY", None if not demo else "demo-only-secret-key-change-me")
-    if len(secret_key) < 16:
-        env.fail(ConfigError("SECRET_KEY", "at least 16 random characters"))
-    api_key, api_secret = env.optional("FRAPPE_API_KEY"), env.optional("FRAPPE_API_SECRET")
-    if bool(api_key) != bool(api_secret):
-        env.fail(
-            ConfigError("FRAPPE_API_SECRET", "FRAPPE_API_KEY and FRAPPE_API_SECRET go together")
-        )
-    frappe_redis_url = env.optional("FRAPPE_REDIS_URL")
-    if frappe_redis_url:
-        env.url("FRAPPE_REDIS_URL", ("redis", "rediss", "unix"), "redis://127.0.0.1:11000")
-    public_url = ""  # the demo may go without: its links then name the request's address
-    if env.optional("PUBLIC_URL") or not demo:
-        public_url = env.url("PUBLIC_URL", ("http", "https"), "https://dashboard.example.com")
-    realtime_url = frappe_url  # behind nginx, Frappe's realtime server is at /socket.io
-    if env.optional("FRAPPE_REALTIME_URL"):
-        realtime_url = env.url("FRAPPE_REALTIME_URL", ("http", "https"), "http://127.0.0.1:9000")
-    settings = Settings(
-        frappe_url=frappe_url.rstrip("/"),
-        frappe_site=env.text("FRAPPE_SITE", urlsplit(frappe_url).hostname),
-        redis_url=env.redis_url(),
-        secret_key=secret_key,
-        demo=demo,
-        public_url=public_url.rstrip("/"),
-        frappe_redis_url=frappe_redis_url,
-        frappe_realtime=env.choice("FRAPPE_REALTIME", REALTIME_SOURCES, "redis"),
-        frappe_pos_mode=env.choice("FRAPPE_POS_MODE", POS_MODES, "sales-invoice"),
-        frappe_realtime_url=realtime_url.rstrip("/"),
-        frappe_api_key=api_key,
-        frappe_api_secret=api_secret,
-        frappe_bridge_user=env.optional("FRAPPE_BRIDGE_USER"),
-        frappe_bridge_password=env.optional("FRAPPE_BRIDGE_PASSWORD"),
-        frappe_connect_timeout=env.seconds("FRAPPE_CONNECT_TIMEOUT", 3.0),
-        frappe_read_timeout=env.seconds("FRAPPE_READ_TIMEOUT", 10.0),
-        frappe_wait_seconds=env.seconds("FRAPPE_WAIT_SECONDS", 1.5),
-        async_mode=env.choice("SOCKETIO_ASYNC_MODE", ASYNC_MODES, "gevent"),
-        login_limit_per_address=env.rate("LOGIN_LIMIT_PER_ADDRESS", "8 per minute"),
-        login_limit_per_user=env.rate("LOGIN_LIMIT_PER_USER", "5 per minute"),
-        cookie_secure=env.flag("COOKIE_SECURE", not demo),
-        proxy_hops=env.integer("PROXY_HOPS", 0),
-        log_level=env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
-        log_format=env.choice("LOG_FORMAT", ("json", "text"), "text" if demo else "json"),
-        figures_cache_seconds=env.seconds("FIGURES_CACHE_SECONDS", 10.0),
-        permission_cache_seconds=env.seconds("PERMISSION_CACHE_SECONDS", 60.0),
-        currency=env.currency("CURRENCY", "INR"),
-        locale=env.locale("LOCALE", "en_IN"),
-        time_zone=env.time_zone("TIME_ZONE"),
-        feed_max_len=env.integer("FEED_MAX_LEN", 500),
-        app_version=env.optional("APP_VERSION"),
-        redis_max_connections=env.integer("REDIS_MAX_CONNECTIONS", 1000),
-        socket_origins=env.origins("SOCKET_ALLOWED_ORIGINS"),
-        metrics_token=env.optional("METRICS_TOKEN"),
-        locator_cache_seconds=env.seconds("LOCATOR_CACHE_SECONDS", 300.0),
-        locator_rate_limit=env.rate("LOCATOR_RATE_LIMIT", "120 per minute"),
-        locator_frame_origins=env.origins("LOCATOR_FRAME_ORIGINS"),
-        directions_url=env.template("DIRECTIONS_URL", Settings.directions_url, ("{lat}", "{lng}")),
-        tile_url=env.template("TILE_URL", Settings.tile_url, ("{z}", "{x}", "{y}")),
-        tile_attribution=env.optional("TILE_ATTRIBUTION") or Settings.tile_attribution,
-        pairing_codes_per_address=env.rate("PAIRING_CODES_PER_ADDRESS", "30 per hour"),
-        pairing_codes_total=env.rate("PAIRING_CODES_TOTAL", "1000 per 10 minutes"),
-        pairing_attempts_per_user=env.rate("PAIRING_ATTEMPTS_PER_USER", "10 per 10 minutes"),
-        subscribes_per_user=env.rate("SUBSCRIBES_PER_USER", "600 per minute"),
-        subscribes_per_address=env.rate("SUBSCRIBES_PER_ADDRESS", "6000 per minute"),
-        live_recheck_seconds=env.seconds("LIVE_RECHECK_SECONDS", 180.0),
-        request_body_seconds=env.seconds("REQUEST_BODY_SECONDS", 10.0),
-        live_reconcile_seconds=env.seconds("LIVE_RECONCILE_SECONDS", 5.0),
-        quiet_min_seconds=env.seconds("QUIET_MIN_SECONDS", 900.0, most=86400),
-        sockets_per_session=env.integer("SOCKETS_PER_SESSION", 20),
-        sockets_per_address=env.integer("SOCKETS_PER_ADDRESS", 200),
-        socket_connect_seconds=env.seconds("SOCKET_CONNECT_SECONDS", 5.0),
-        socket_ping_seconds=env.seconds("SOCKET_PING_SECONDS", 25.0, most=300),
-    )
-    env.check()
-    return settings
+    try:
+        return Settings.model_validate(Environment(os.environ if environ is None else environ)())
+    except ValidationError as invalid:
+        errors = [config_error(error) for error in invalid.errors()]
+        raise errors[0] if len(errors) == 1 else ConfigErrors(errors) from None
+
+
+# pydantic's words for the commonest slips, said as the README's table says them.
+PLAIN = {
+    "bool_parsing": "true or false",
+    "int_parsing": "a whole number",
+    "float_parsing": "a number",
+}
+
+
+def config_error(error: dict) -> ConfigError:
+    name = str(error["loc"][0]).upper()
+    if error["type"] == "missing":
+        return ConfigError(name, "required, but not set")
+    if error["type"] == "value_error":  # ours, which say what they got where it is no secret
+        return ConfigError(name, str(error["ctx"]["error"]))
+    expected = PLAIN.get(error["type"]) or error["msg"].removeprefix("Input should be ")
+    got = "" if name in SECRETS else f", got {error['input']!r}"
+    return ConfigError(name, f"{expected}{got}")
 
 
 def load_or_exit(environ=None) -> Settings:
@@ -236,160 +352,3 @@ def sentinels_of(url: str) -> Sentinels | None:
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
     return Sentinels(tuple(hosts), path[1], int(path[0]), username, password)
-
-
-class Reader:
-    """Reads one kind of value each, raising ConfigError with what was expected.
-
-    A Reader made with `collect=True` notes the error instead, gives a stand-in value so that
-    the rest can be read too, and `check()` then raises them all at once."""
-
-    # The stand-in each reader gives for a bad value, from its arguments after the name.
-    STAND_INS = {
-        "text": lambda default: default or "stand-in-for-a-bad-value",
-        "url": lambda schemes, example: example,
-        "choice": lambda choices, default: default,
-        "template": lambda default, placeholders: default,
-        "time_zone": lambda: None,
-        "origins": lambda: (),
-    }
-    COLLECTED = ("flag", "seconds", "integer", "currency", "locale", "rate", *STAND_INS)
-
-    def __init__(self, environ, collect: bool = False):
-        self.environ = environ
-        self.errors: list[ConfigError] = []
-        if collect:
-            for name in self.COLLECTED:
-                setattr(self, name, self.collecting(getattr(self, name), name))
-
-    def collecting(self, read, name):
-        stand_in = self.STAND_INS.get(name, lambda default: default)
-
-        def read_or_note(variable, *args, **limits):
-            try:
-                return read(variable, *args, **limits)
-            except ConfigError as error:
-                self.fail(error)
-                return stand_in(*args)
-
-        return read_or_note
-
-    def fail(self, error: ConfigError) -> None:
-        if not any(known.name == error.name for known in self.errors):
-            self.errors.append(error)
-
-    def check(self) -> None:
-        if len(self.errors) == 1:
-            raise self.errors[0]
-        if self.errors:
-            raise ConfigErrors(self.errors)
-
-    def optional(self, name: str) -> str | None:
-        return self.environ.get(name, "").strip() or None
-
-    def text(self, name: str, default: str | None) -> str:
-        value = self.optional(name) or default
-        if value is None:
-            raise ConfigError(name, "required, but not set")
-        return value
-
-    def redis_url(self) -> str:
-        """REDIS_URL: one Redis, or the Sentinels that name its master (redis_client.py)."""
-        value = self.optional("REDIS_URL")
-        if not (value or "").startswith(f"{SENTINEL_SCHEME}:"):
-            return self.url("REDIS_URL", ("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0")
-        try:
-            sentinels_of(value)
-        except ValueError as error:
-            example = SENTINEL_EXAMPLE
-            self.fail(ConfigError("REDIS_URL", f"{error} (for Sentinels: {example})"))
-        return value
-
-    def url(self, name: str, schemes: tuple, example: str) -> str:
-        value = self.text(name, None)
-        parts = urlsplit(value)
-        if parts.scheme not in schemes or not (parts.hostname or parts.scheme == "unix"):
-            raise ConfigError(name, f"a {'/'.join(schemes)} URL such as {example}, got {value!r}")
-        return value
-
-    def choice(self, name: str, choices: tuple, default: str) -> str:
-        value = self.optional(name) or default
-        if value not in choices:
-            raise ConfigError(name, f"one of {', '.join(choices)}, got {value!r}")
-        return value
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = (self.optional(name) or "").lower()
-        if not value:
-            return default
-        if value in ("1", "true", "yes", "on"):
-            return True
-        if value in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(name, f"true or false, got {value!r}")
-
-    def seconds(self, name: str, default: float, most: float = 600) -> float:
-        value = self.optional(name)
-        try:
-            seconds = float(value) if value else default
-        except ValueError:
-            seconds = -1
-        if not 0 < seconds <= most:
-            raise ConfigError(name, f"a number of seconds between 0 and {most:g}, got {value!r}")
-        return seconds
-
-    def integer(self, name: str, default: int) -> int:
-        value = self.optional(name)
-        if value is None:
-            return default
-        if not value.isdigit():
-            raise ConfigError(name, f"a whole number of 0 or more, got {value!r}")
-        return int(value)
-
-    def currency(self, name: str, default: str) -> str:
-        value = (self.optional(name) or default).upper()
-        if value not in babel.numbers.list_currencies():
-            raise ConfigError(name, f"an ISO 4217 currency code such as INR, got {value!r}")
-        return value
-
-    def locale(self, name: str, default: str) -> str:
-        value = self.optional(name) or default
-        try:
-            babel.Locale.parse(value.replace("-", "_"))
-        except (ValueError, babel.UnknownLocaleError):
-            raise ConfigError(name, f"a locale such as en_IN or de_DE, got {value!r}") from None
-        return value.replace("-", "_")
-
-    def time_zone(self, name: str) -> str | None:
-        value = self.optional(name)
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ValueError, ZoneInfoNotFoundError):
-            raise ConfigError(name, f"a time zone such as Asia/Kolkata, got {value!r}") from None
-        return value
-
-    def origins(self, name: str) -> tuple:
-        values = tuple((self.optional(name) or "").split())
-        for origin in values:
-            parts = urlsplit(origin)
-            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
-                raise ConfigError(name, f"origins such as https://www.example.com, got {origin!r}")
-        return values
-
-    def template(self, name: str, default: str, placeholders: tuple) -> str:
-        value = self.optional(name) or default
-        if urlsplit(value).scheme not in ("http", "https") or not all(
-            p in value for p in placeholders
-        ):
-            raise ConfigError(name, f"an http(s) URL with {' '.join(placeholders)}, got {value!r}")
-        return value
-
-    def rate(self, name: str, default: str) -> str:
-        value = self.optional(name) or default
-        try:
-            parse_many(value)
-        except ValueError:
-            raise ConfigError(name, f"a rate such as '5 per minute', got {value!r}") from None
-        return value

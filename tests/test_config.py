@@ -138,3 +138,61 @@ def test_every_bad_setting_is_named_in_one_run():
         "FRAPPE_READ_TIMEOUT", "SOCKETIO_ASYNC_MODE",
     ]  # fmt: skip
     assert str(caught.value).count(";") == 6
+
+
+@pytest.mark.parametrize(
+    ("change", "line"),
+    [
+        ({"COOKIE_SECURE": "maybe"}, "COOKIE_SECURE: true or false, got 'maybe'"),
+        ({"PROXY_HOPS": "1.5"}, "PROXY_HOPS: a whole number, got '1.5'"),
+        (
+            {"FRAPPE_READ_TIMEOUT": "900"},
+            "FRAPPE_READ_TIMEOUT: less than or equal to 600, got '900'",
+        ),
+        (
+            {"FRAPPE_POS_MODE": "pos"},
+            "FRAPPE_POS_MODE: 'sales-invoice' or 'consolidated', got 'pos'",
+        ),
+        (
+            {"TIME_ZONE": "Mars/Base"},
+            "TIME_ZONE: a time zone such as Asia/Kolkata, got 'Mars/Base'",
+        ),
+        ({"SECRET_KEY": "   "}, "SECRET_KEY: required, but not set"),  # spaces are not a value
+    ],
+)
+def test_a_bad_setting_says_what_it_expects(change, line):
+    with pytest.raises(config.ConfigError) as caught:
+        config.load({**GOOD, **change})
+    assert str(caught.value) == line
+
+
+def test_a_bad_secret_is_never_repeated():
+    with pytest.raises(config.ConfigErrors) as caught:
+        config.load({**GOOD, "SECRET_KEY": "hunter2-short", "FRAPPE_API_SECRET": "s3cr3t-value"})
+    assert caught.value.names == ["SECRET_KEY", "FRAPPE_API_SECRET"]
+    assert "hunter2" not in str(caught.value) and "s3cr3t" not in str(caught.value)
+
+
+def test_values_are_read_as_people_write_them():
+    settings = config.load(
+        {
+            **GOOD,
+            "SOCKET_ALLOWED_ORIGINS": " https://a.example  https://b.example ",
+            "CURRENCY": "eur",
+            "LOCALE": "de-DE",
+            "FRAPPE_URL": "https://erp.example.com/",
+            "COOKIE_SECURE": "off",
+            "QUIET_MIN_SECONDS": "3600",
+        }  # fmt: skip
+    )
+    assert settings.socket_origins == ("https://a.example", "https://b.example")
+    assert (settings.currency, settings.locale) == ("EUR", "de_DE")
+    assert settings.frappe_url == settings.frappe_realtime_url == "https://erp.example.com"
+    assert settings.cookie_secure is False and settings.quiet_min_seconds == 3600.0
+
+
+def test_every_setting_is_in_the_readme_table():
+    table = (ROOT / "README.md").read_text().split("## Configuration")[1].split("\n## ")[0]
+    for name, field in config.Settings.model_fields.items():
+        variable = (field.validation_alias or name).upper()
+        assert f"`{variable}`" in table, f"{variable} is missing from README's Configuration"
