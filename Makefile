@@ -36,8 +36,10 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Two workers, each taking a whole test file at a time: every file starts real processes of its
+# own (Redis, the demo Frappe, gunicorn, the bridge, Chromium) and keeps its tests' order.
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 # Loads go to 127.0.0.1 only. Options: make bench BENCH_ARGS="fanout --clients 1000 --rooms 100"
 bench: install

@@ -14,6 +14,11 @@ from pathlib import Path
 # `--worker-connections N` on the command line overrides this.
 worker_connections = 10_000
 
+# Gunicorn 25's control socket is one path per user (~/.gunicorn/gunicorn.ctl): several web
+# processes on one host (deploy/systemd's web@PORT) would take it from each other, and nothing
+# of ours uses it. Older gunicorns (the eventlet extra holds <26) ignore the setting.
+control_socket_disable = True
+
 
 def on_starting(server):
     path = Path(__file__).resolve().parent / "dashboard" / "config.py"
