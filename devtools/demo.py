@@ -6,6 +6,7 @@ web app, the bridge, and prints where to log in. Ctrl-C stops everything, the Re
 stopped first, they made the others log their loss.
 """
 
+import contextlib
 import os
 import shlex
 import signal
@@ -17,6 +18,7 @@ from .redis_server import free_port, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
+WEB_PID = VAR / "web.pid"
 SITE = "demo.localhost"
 SILENT_OUTLET = "Station Road Express"  # trades at every hour, but not today: it goes quiet
 
@@ -48,8 +50,9 @@ def procfile(web_port: int, frappe_port: int, env: dict) -> str:
     )
     lines["web"] = (
         f"{shlex.quote(str(Path(sys.executable).parent / 'gunicorn'))} -k gevent -w 1"
-        # A short grace at Ctrl-C: connected TVs would hold it for gunicorn's 30 s.
-        f" --graceful-timeout 1 -b 127.0.0.1:{web_port} 'dashboard:create_app()'"
+        # Ctrl-C stops it at once (stop()); a plain SIGTERM gives connections 2 s, not 30.
+        f" --pid {shlex.quote(str(WEB_PID))} --graceful-timeout 2"
+        f" -b 127.0.0.1:{web_port} 'dashboard:create_app()'"
     )
     frappe = f"http://127.0.0.1:{frappe_port}/"
     lines["bridge"] = f"{python} -m devtools.after {frappe} {python} -m dashboard.bridge"
@@ -58,6 +61,15 @@ def procfile(web_port: int, frappe_port: int, env: dict) -> str:
         f"{python} -m devtools.after {frappe} {python} -m devtools.banner http://127.0.0.1:{web_port}"
     )
     return "".join(f"{name}: {command}\n" for name, command in lines.items())
+
+
+def stop(processes: subprocess.Popen, number: int) -> None:
+    """Ctrl-C: gunicorn first, told to stop now (SIGINT: its workers exit at once). honcho's
+    SIGTERM alone would be a graceful stop, which waits for every open browser and TV and
+    then kills the worker, printing "[ERROR] ... SIGKILL! Perhaps out of memory?"."""
+    with contextlib.suppress(OSError, ValueError):
+        os.kill(int(WEB_PID.read_text()), signal.SIGINT)
+    processes.send_signal(number)
 
 
 def main() -> int:
@@ -98,7 +110,7 @@ def main() -> int:
         # Passed on to honcho, which stops its processes (a second Ctrl-C changes nothing);
         # the Redis servers go once it is done.
         for name in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(name, lambda number, _frame: processes.send_signal(number))
+            signal.signal(name, lambda number, _frame: stop(processes, number))
         processes.wait()
     finally:
         for server in servers:
