@@ -14,6 +14,12 @@ from pathlib import Path
 # `--worker-connections N` on the command line overrides this.
 worker_connections = 10_000
 
+# On SIGTERM gunicorn lets requests in flight finish for this long, then stops the worker. A page
+# answers within FRAPPE_WAIT_SECONDS (1.5 s) and a render; an open socket never "finishes" and
+# only held a restart for gunicorn's 30 s (measured) before being cut anyway: browsers and TVs
+# reconnect and replay what they missed from the feed. `--graceful-timeout N` overrides this.
+graceful_timeout = 5
+
 # Gunicorn 25's control socket is one path per user (~/.gunicorn/gunicorn.ctl): several web
 # processes on one host (deploy/systemd's web@PORT) would take it from each other, and nothing
 # of ours uses it. Older gunicorns (the eventlet extra holds <26) ignore the setting.
