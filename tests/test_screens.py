@@ -90,6 +90,25 @@ def fresh_outlet(make_stack, frappe_redis_url):
     stop(frappe)
 
 
+def test_the_longest_names_a_sale_may_carry_still_fit_a_phone(browser, fresh_outlet):
+    """Frappe names documents with up to 140 characters and items with more, spaces optional;
+    a sale carrying such names (and a huge total) must not push the page sideways."""
+    from .test_live import frappe_sale, publish_raw
+
+    total = 999_999_999_999.99
+    items = [{"item": "Y" * 200, "qty": 1, "amount": total}]
+    sale = frappe_sale("BENCH-0000", invoice="SINV-" + "9" * 135, grand_total=total, items=items)
+    page = log_in(browser.new_context(viewport=PHONE).new_page(), fresh_outlet.web_url,
+                  "Administrator", "admin")  # fmt: skip
+    page.goto(fresh_outlet.web_url + "/outlets/BENCH-0000")
+    expect(page.locator("#live-badge")).to_have_attribute("data-state", "live", timeout=10_000)
+    publish_raw(fresh_outlet.frappe_redis_url, sale)
+    shown = page.locator(f'li.sale[data-invoice="{sale["message"]["invoice"]}"]')
+    expect(shown).to_be_visible(timeout=3000)
+    assert_fits(page, FIGURES + ", .sale *")
+    page.context.close()
+
+
 def test_a_first_sale_replaces_the_empty_state(browser, fresh_outlet):
     page = log_in(browser.new_page(), fresh_outlet.web_url, "Administrator", "admin")
     page.goto(fresh_outlet.web_url + "/outlets/BENCH-0000")
