@@ -45,20 +45,21 @@ class ConfigErrors(ConfigError):
         self.names = [error.name for error in errors]
 
 
-def url_of(schemes: tuple, example: str):
-    def check(value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in schemes or not (parts.hostname or parts.scheme == "unix"):
-            raise ValueError(f"a {'/'.join(schemes)} URL such as {example}, got {value!r}")
-        return value.rstrip("/")
+def check_url(value: str, schemes: tuple, example: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not (parts.hostname or parts.scheme == "unix"):
+        raise ValueError(f"a {'/'.join(schemes)} URL such as {example}, got {value!r}")
+    return value.rstrip("/")
 
-    return AfterValidator(check)
+
+def url_of(schemes: tuple, example: str) -> AfterValidator:
+    return AfterValidator(lambda value: check_url(value, schemes, example))
 
 
 def check_redis_url(value: str) -> str:
     """One Redis, or the Sentinels that name its master (redis_client.py)."""
     if not value.startswith(f"{SENTINEL_SCHEME}:"):
-        return url_of(("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0").func(value)
+        return check_url(value, ("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0")
     try:
         sentinels_of(value)
     except ValueError as error:
@@ -228,14 +229,14 @@ class Settings(BaseSettings):
             return ""
         if value is None:
             raise ValueError("required, but not set")
-        return url_of(("http", "https"), "https://dashboard.example.com").func(value)
+        return check_url(value, ("http", "https"), "https://dashboard.example.com")
 
     @field_validator("frappe_realtime_url")
     @classmethod
     def _realtime_url(cls, value, info):
         if value is None:
             return info.data.get("frappe_url", "")
-        return url_of(("http", "https"), "http://127.0.0.1:9000").func(value)
+        return check_url(value, ("http", "https"), "http://127.0.0.1:9000")
 
     @field_validator("frappe_site")
     @classmethod

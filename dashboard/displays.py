@@ -49,6 +49,10 @@ class Display:
             return {self.outlet: self.outlet_label or self.outlet}
         return {row["name"]: row["label"] for row in self.outlets}
 
+    def only_shows(self, readable: set[str]) -> bool:
+        """Whether every outlet it shows is one of `readable` (who may see or revoke it)."""
+        return self.labels().keys() <= readable
+
     def index_key(self) -> str:
         return NETWORK_INDEX if self.outlets is not None else f"displays:outlet:{self.outlet}"
 

@@ -194,7 +194,7 @@ def fleet(outlets: list[dict] | None = None) -> list[dict]:
     readable = {outlet["name"] for outlet in outlets}
     screens += [
         (d, f"Head office: {outlets_count(len(d.outlets))}") for d in displays().of_network()
-        if d.labels().keys() <= readable
+        if d.only_shows(readable)
     ]  # fmt: skip
     rows = []
     for display, outlet_label in screens:
@@ -253,7 +253,7 @@ def revoke_network(display_id):
     """Revoke a head-office TV: by someone who may read every outlet it shows."""
     display = displays().get(display_id)
     readable = {outlet["name"] for outlet in readable_outlets()}
-    if display is None or display.outlets is None or not display.labels().keys() <= readable:
+    if display is None or display.outlets is None or not display.only_shows(readable):
         abort(404, description="No such head-office TV.")
     displays().revoke(display)
     end_display_sockets(display.id)

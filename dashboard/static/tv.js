@@ -101,9 +101,7 @@
   }
 
   function onCancel(cancelled) {
-    for (const row of $("tv-ticker").querySelectorAll("li")) {
-      if (row.dataset.invoice === cancelled.invoice) row.remove();
-    }
+    tv.removeFromTicker(cancelled.invoice);
     showNone();
   }
 

@@ -58,6 +58,11 @@ window.TvScreen = function TvScreen(screen) {
       while (ticker.children.length > TICKER_SIZE) ticker.lastElementChild.remove();
       showWholeLines();
     },
+    // A cancelled sale leaves the latest sales; a line held back for room may show again.
+    removeFromTicker(invoice) {
+      for (const row of ticker.querySelectorAll("li")) if (row.dataset.invoice === invoice) row.remove();
+      showWholeLines();
+    },
     showState(state, info, asOf) {
       const footer = document.getElementById("tv-state");
       const banner = document.getElementById("tv-banner");

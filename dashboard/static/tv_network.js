@@ -67,9 +67,7 @@
       render();
     },
     onSale: (sale, _live, counted) => counted && addToTicker(sale),
-    onCancel: (cancelled) => {
-      for (const row of $("tv-ticker").querySelectorAll("li")) if (row.dataset.invoice === cancelled.invoice) row.remove();
-    },
+    onCancel: (cancelled) => tv.removeFromTicker(cancelled.invoice),
   });
 
   window.addEventListener("resize", () => {
