@@ -14,11 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import redis
+
 from .redis_server import free_port, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-WEB_PID = VAR / "web.pid"
 SITE = "demo.localhost"
 SILENT_OUTLET = "Station Road Express"  # trades at every hour, but not today: it goes quiet
 
@@ -36,7 +37,23 @@ def redis_servers(env: dict) -> list[subprocess.Popen]:
         persist = name == "REDIS_URL"
         servers.append(start_redis(port, VAR / directory, own_session=True, persist=persist))
         env[name] = f"redis://127.0.0.1:{port}/0"
+        if persist:
+            forget_the_last_frappe(env[name])
     return servers
+
+
+# What a demo restart keeps of our Redis: paired TVs and their kiosk links. Everything else
+# (the live feed, cached figures, pace baselines, quiet marks, sessions) was the previous demo
+# Frappe's, which starts afresh with new invoices: kept, it would show sales Frappe never had.
+KEPT_ACROSS_RESTARTS = ("display:", "displays:", "pair:link:")
+
+
+def forget_the_last_frappe(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    stale = [key for key in client.scan_iter(count=1000)
+             if not key.decode().startswith(KEPT_ACROSS_RESTARTS)]  # fmt: skip
+    for start in range(0, len(stale), 1000):
+        client.delete(*stale[start : start + 1000])
 
 
 def procfile(web_port: int, frappe_port: int, env: dict) -> str:
@@ -51,7 +68,7 @@ def procfile(web_port: int, frappe_port: int, env: dict) -> str:
     lines["web"] = (
         f"{shlex.quote(str(Path(sys.executable).parent / 'gunicorn'))} -k gevent -w 1"
         # Ctrl-C stops it at once (stop()); a plain SIGTERM gives connections 2 s, not 30.
-        f" --pid {shlex.quote(str(WEB_PID))} --graceful-timeout 2"
+        f" --pid {shlex.quote(str(web_pid(web_port)))} --graceful-timeout 2"
         f" -b 127.0.0.1:{web_port} 'dashboard:create_app()'"
     )
     frappe = f"http://127.0.0.1:{frappe_port}/"
@@ -63,12 +80,17 @@ def procfile(web_port: int, frappe_port: int, env: dict) -> str:
     return "".join(f"{name}: {command}\n" for name, command in lines.items())
 
 
-def stop(processes: subprocess.Popen, number: int) -> None:
+def web_pid(web_port: int) -> Path:
+    """Gunicorn's pid file, one per port: a second demo (PORT=5050) has its own."""
+    return VAR / f"web-{web_port}.pid"
+
+
+def stop(processes: subprocess.Popen, web_port: int, number: int) -> None:
     """Ctrl-C: gunicorn first, told to stop now (SIGINT: its workers exit at once). honcho's
     SIGTERM alone would be a graceful stop, which waits for every open browser and TV and
     then kills the worker, printing "[ERROR] ... SIGKILL! Perhaps out of memory?"."""
     with contextlib.suppress(OSError, ValueError):
-        os.kill(int(WEB_PID.read_text()), signal.SIGINT)
+        os.kill(int(web_pid(web_port).read_text()), signal.SIGINT)
     processes.send_signal(number)
 
 
@@ -110,7 +132,7 @@ def main() -> int:
         # Passed on to honcho, which stops its processes (a second Ctrl-C changes nothing);
         # the Redis servers go once it is done.
         for name in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(name, lambda number, _frame: stop(processes, number))
+            signal.signal(name, lambda number, _frame: stop(processes, web_port, number))
         processes.wait()
     finally:
         for server in servers:

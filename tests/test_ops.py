@@ -221,3 +221,25 @@ def test_the_demo_runs_and_stops_quietly():
     for noise in ("WARNING", "ERROR", "Traceback", "overcommit", "pool is full"):
         assert noise not in output, output
     assert demo.returncode == 0, output
+
+
+def test_a_demo_restart_keeps_paired_tvs_and_forgets_the_last_frappes_sales(redis_url):
+    """The demo Frappe starts afresh each time; our Redis keeps its data. What came from the
+    previous Frappe (its sales in the feed, cached figures) must go, paired TVs must stay."""
+    import redis as redis_module
+
+    from devtools.demo import forget_the_last_frappe
+
+    url = redis_url.rsplit("/", 1)[0] + "/11"
+    client = redis_module.Redis.from_url(url)
+    client.flushdb()
+    client.set("display:abc", "{}")
+    client.sadd("displays:outlet:OUTLET-001", "abc")
+    client.set("pair:link:xyz", "abc")
+    client.xadd("feed:OUTLET-001", {"event": "{}"})
+    client.set("cache:figures:OUTLET-001:daily", "{}")
+    client.set("session:123", "{}")
+    forget_the_last_frappe(url)
+    assert sorted(k.decode() for k in client.scan_iter()) == [
+        "display:abc", "displays:outlet:OUTLET-001", "pair:link:xyz",
+    ]  # fmt: skip
